@@ -1,0 +1,46 @@
+# Two commands do everything on a fresh clone with Python 3.11+:
+#   make run   - install, migrate, seed, create demo users, serve API + Celery worker
+#   make test  - install dev tools and run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test lint fmt check bench clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version.split()[0] + "; run with PYTHON=python3.12 (for example).")'
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-base: requirements/base.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/base.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements/dev.txt requirements/base.txt | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
+	touch $@ $(VENV)/.installed-base
+
+run: $(VENV)/.installed-base
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_bank
+	@echo "Demo accounts:"
+	@$(BIN)/python manage.py create_demo_users
+	HOST=$(HOST) PORT=$(PORT) BIN=$(BIN) scripts/run-dev.sh
+
+test: $(VENV)/.installed-dev
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+
+fmt: $(VENV)/.installed-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+check: lint test
+
+clean:
+	rm -rf $(VENV) var staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractUser, Group, Permission
+from django.db import transaction
+
+from accounts.roles import INSTRUCTORS_GROUP
+
+# What instructors may do in the admin: author the bank and quizzes, read attempts.
+INSTRUCTOR_PERMISSIONS = {
+    "questions": ["question", "choice", "reading", "tag", "quiz", "quizquestion"],
+    "grader": [],
+}
+INSTRUCTOR_VIEW_ONLY = {"grader": ["attempt", "attemptanswer"]}
+
+
+@transaction.atomic
+def instructors_group_ensure() -> Group:
+    group, _ = Group.objects.get_or_create(name=INSTRUCTORS_GROUP)
+    permissions: list[Permission] = []
+    for app_label, models in INSTRUCTOR_PERMISSIONS.items():
+        for model in models:
+            permissions += Permission.objects.filter(content_type__app_label=app_label, content_type__model=model)
+    for app_label, models in INSTRUCTOR_VIEW_ONLY.items():
+        for model in models:
+            permissions += Permission.objects.filter(
+                content_type__app_label=app_label, content_type__model=model, codename__startswith="view_"
+            )
+    group.permissions.set(permissions)
+    return group
+
+
+@transaction.atomic
+def user_ensure(*, username: str, password: str, instructor: bool) -> AbstractUser:
+    """Create the user, or reset an existing one's password and role (demo accounts)."""
+    user_model: type[AbstractUser] = get_user_model()
+    user, _ = user_model.objects.get_or_create(username=username)
+    user.set_password(password)
+    user.is_staff = instructor
+    user.save()
+    if instructor:
+        user.groups.add(instructors_group_ensure())
+    return user

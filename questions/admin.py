@@ -1,0 +1,172 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.forms import BaseInlineFormSet, ModelForm
+from django.http import HttpRequest, StreamingHttpResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from questions.markdown import render_markdown
+from questions.models import Choice, Question, QuestionType, Quiz, QuizQuestion, Reading, Tag
+from questions.services import question_duplicate
+from questions.validation import ChoiceDraft, question_problems
+
+
+class ChoiceFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
+    """Checks the question and its choices together, since the rules span both."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        question = self.instance
+        choices = [
+            ChoiceDraft(text=form.cleaned_data.get("text", ""), is_correct=form.cleaned_data.get("is_correct", False))
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        for choice in choices:
+            if "\n" in choice.text.strip():
+                raise ValidationError("A choice must be a single line of text.")
+        problems = question_problems(
+            type=question.type,
+            choices=choices,
+            numeric_answer=question.numeric_answer,
+            abs_tolerance=question.abs_tolerance,
+            rel_tolerance=question.rel_tolerance,
+        )
+        if problems:
+            raise ValidationError(problems)
+
+
+class ChoiceInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Choice
+    formset = ChoiceFormSet
+    extra = 0
+    fields = ["position", "text", "is_correct", "feedback"]
+
+
+class ReadingInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = Reading
+    extra = 0
+    fields = ["position", "title", "url", "text"]
+
+
+def _preview(markdown_text: str) -> SafeString:
+    html = render_markdown(text=markdown_text) if markdown_text else "<em>(empty)</em>"
+    # render_markdown sanitizes, so the HTML can be shown as it is.
+    return format_html('<div class="markdown-preview" style="max-width:60em">{}</div>', mark_safe(html))  # noqa: S308
+
+
+class QuestionForm(ModelForm):  # type: ignore[type-arg]
+    class Meta:
+        model = Question
+        fields = [
+            "title",
+            "slug",
+            "type",
+            "points",
+            "tags",
+            "prompt",
+            "explanation",
+            "scoring",
+            "numeric_answer",
+            "abs_tolerance",
+            "rel_tolerance",
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("type") == QuestionType.NUMERIC:
+            if data.get("numeric_answer") is None:
+                self.add_error("numeric_answer", "A numeric question needs an answer.")
+            if data.get("abs_tolerance") is None and data.get("rel_tolerance") is None:
+                self.add_error("abs_tolerance", "A numeric question needs an absolute or a relative tolerance.")
+        elif data.get("numeric_answer") is not None:
+            self.add_error("numeric_answer", "Only numeric questions have a numeric answer.")
+        return data
+
+
+@admin.register(Question)
+class QuestionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = QuestionForm
+    list_display = ["title", "slug", "type", "points", "tag_list", "updated_at"]
+    list_filter = ["type", "tags"]
+    search_fields = ["title", "slug", "prompt", "tags__name"]
+    prepopulated_fields = {"slug": ["title"]}
+    filter_horizontal = ["tags"]
+    inlines = [ChoiceInline, ReadingInline]
+    actions = ["duplicate_questions"]
+    readonly_fields = ["prompt_preview", "explanation_preview"]
+    fieldsets = [
+        (None, {"fields": ["title", "slug", "type", "points", "tags"]}),
+        ("Prompt", {"fields": ["prompt", "prompt_preview"]}),
+        ("Explanation", {"fields": ["explanation", "explanation_preview"]}),
+        ("Select all that apply", {"fields": ["scoring"], "classes": ["collapse"]}),
+        ("Numeric answer", {"fields": ["numeric_answer", "abs_tolerance", "rel_tolerance"], "classes": ["collapse"]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Question]:
+        return super().get_queryset(request).prefetch_related("tags")
+
+    @admin.display(description="Tags")
+    def tag_list(self, obj: Question) -> str:
+        return ", ".join(tag.name for tag in obj.tags.all())
+
+    @admin.display(description="Prompt preview")
+    def prompt_preview(self, obj: Question) -> SafeString:
+        return _preview(obj.prompt)
+
+    @admin.display(description="Explanation preview")
+    def explanation_preview(self, obj: Question) -> SafeString:
+        return _preview(obj.explanation)
+
+    @admin.action(description="Duplicate selected questions", permissions=["add"])
+    def duplicate_questions(self, request: HttpRequest, queryset: QuerySet[Question]) -> None:
+        copies = [question_duplicate(question=question) for question in queryset]
+        self.message_user(
+            request,
+            f"Created {len(copies)} cop{'y' if len(copies) == 1 else 'ies'}: " + ", ".join(c.slug for c in copies),
+            messages.SUCCESS,
+        )
+
+
+class QuizQuestionInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = QuizQuestion
+    extra = 0
+    autocomplete_fields = ["question"]
+    fields = ["position", "question"]
+
+
+@admin.register(Quiz)
+class QuizAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    list_display = ["title", "slug", "is_published", "opens_at", "closes_at", "reveal", "attempts_link"]
+    list_filter = ["is_published", "reveal"]
+    search_fields = ["title", "slug"]
+    prepopulated_fields = {"slug": ["title"]}
+    inlines = [QuizQuestionInline]
+    actions = ["export_gradebook"]
+    readonly_fields = ["description_preview"]
+
+    @admin.display(description="Description preview")
+    def description_preview(self, obj: Quiz) -> SafeString:
+        return _preview(obj.description)
+
+    @admin.display(description="Attempts")
+    def attempts_link(self, obj: Quiz) -> SafeString:
+        url = reverse("admin:grader_attempt_changelist") + f"?quiz__id__exact={obj.id}"
+        return format_html('<a href="{}">attempts</a>', url)
+
+    @admin.action(description="Export gradebook (CSV)", permissions=["view"])
+    def export_gradebook(self, request: HttpRequest, queryset: QuerySet[Quiz]) -> StreamingHttpResponse:
+        from grader.gradebook import gradebook_csv_response
+
+        return gradebook_csv_response(quizzes=list(queryset))
+
+
+admin.site.register(Tag, search_fields=["name"])

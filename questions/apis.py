@@ -1,0 +1,102 @@
+"""Read-only quiz endpoints. Nothing here reveals correctness: no correct flags,
+explanations, feedback or numeric answers ever leave through these serializers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.exceptions import NotFound
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.roles import user_is_instructor
+from grader.selectors import attempt_count_for_user
+from questions.markdown import render_markdown
+from questions.models import Choice, Question, Quiz, QuizQuestion
+from questions.selectors import quiz_get_visible, quiz_has_opened, quiz_list_visible, quiz_questions_with_choices
+
+
+class PublicChoiceSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    text = serializers.CharField()
+
+
+class PublicQuestionSerializer(serializers.Serializer[Any]):
+    id = serializers.IntegerField()
+    type = serializers.CharField()
+    title = serializers.CharField()
+    prompt = serializers.CharField(help_text="Markdown.")
+    prompt_html = serializers.CharField(help_text="The prompt rendered to sanitized HTML.")
+    points = serializers.DecimalField(max_digits=6, decimal_places=2)
+    choices = PublicChoiceSerializer(many=True)
+
+
+def public_question_data(*, quiz_question: QuizQuestion, choices: list[Choice]) -> dict[str, Any]:
+    question: Question = quiz_question.question
+    return {
+        "id": question.id,
+        "type": question.type,
+        "title": question.title,
+        "prompt": question.prompt,
+        "prompt_html": render_markdown(text=question.prompt),
+        "points": quiz_question.question.points,
+        "choices": [{"id": choice.id, "text": choice.text} for choice in choices],
+    }
+
+
+class QuizSummarySerializer(serializers.Serializer[Any]):
+    slug = serializers.SlugField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    is_published = serializers.BooleanField()
+    opens_at = serializers.DateTimeField(allow_null=True)
+    closes_at = serializers.DateTimeField(allow_null=True)
+    time_limit_minutes = serializers.IntegerField(allow_null=True)
+    max_attempts = serializers.IntegerField(allow_null=True)
+    reveal = serializers.CharField()
+
+
+class QuizListApi(APIView):
+    """Quizzes the caller can see: published ones, or all of them for instructors."""
+
+    @extend_schema(responses={200: QuizSummarySerializer(many=True)})
+    def get(self, request: Request) -> Response:
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(quiz_list_visible(user=request.user), request, view=self)
+        return paginator.get_paginated_response(QuizSummarySerializer(page, many=True).data)
+
+
+class QuizDetailApi(APIView):
+    class OutputSerializer(QuizSummarySerializer):
+        description_html = serializers.CharField()
+        question_count = serializers.IntegerField()
+        max_score = serializers.DecimalField(max_digits=8, decimal_places=2)
+        attempts_used = serializers.IntegerField()
+        questions = PublicQuestionSerializer(many=True, help_text="Empty until the quiz opens.")
+
+    @extend_schema(responses={200: OutputSerializer})
+    def get(self, request: Request, slug: str) -> Response:
+        try:
+            quiz = quiz_get_visible(slug=slug, user=request.user)
+        except Quiz.DoesNotExist:
+            raise NotFound(f"There is no quiz '{slug}'.") from None
+        quiz_questions = quiz_questions_with_choices(quiz=quiz)
+        shows_questions = user_is_instructor(user=request.user) or quiz_has_opened(quiz=quiz, now=timezone.now())
+        data = {
+            **QuizSummarySerializer(quiz).data,
+            "description_html": render_markdown(text=quiz.description),
+            "question_count": len(quiz_questions),
+            "max_score": sum(qq.question.points for qq in quiz_questions),
+            "attempts_used": attempt_count_for_user(quiz=quiz, user=request.user),
+            "questions": [
+                public_question_data(quiz_question=qq, choices=list(qq.question.choices.all())) for qq in quiz_questions
+            ]
+            if shows_questions
+            else [],
+        }
+        return Response(self.OutputSerializer(data).data)

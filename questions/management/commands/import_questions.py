@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from questions.services import BankImportError, bank_import
+
+
+class Command(BaseCommand):
+    help = "Import question files (and quiz.md folders); all files or none. See docs/question-format.md."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("paths", nargs="+", type=Path, help="Question files or folders.")
+        parser.add_argument(
+            "--keep-existing", action="store_true", help="Leave questions whose slug already exists untouched."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            report = bank_import(paths=options["paths"], update_existing=not options["keep_existing"])
+        except BankImportError as exc:
+            raise CommandError("nothing was imported:\n" + "\n".join(exc.problems)) from None
+        self.stdout.write(
+            f"{len(report.created)} created, {len(report.updated)} updated, {len(report.unchanged)} unchanged"
+            + (f"; quizzes: {', '.join(report.quizzes)}" if report.quizzes else "")
+        )

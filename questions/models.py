@@ -1,0 +1,186 @@
+"""The question bank and quizzes that instructors author.
+
+Invariants that a single row can state are database constraints; those that span rows
+(a single-choice question has exactly one correct choice) are checked by
+questions.validation, which both the admin and the file importer call.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+class Tag(models.Model):
+    name = models.SlugField(max_length=50, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class QuestionType(models.TextChoices):
+    SINGLE = "single", "Single choice"
+    MULTIPLE = "multiple", "Select all that apply"
+    NUMERIC = "numeric", "Numeric"
+
+
+class MultipleScoring(models.TextChoices):
+    ALL_OR_NOTHING = "all-or-nothing", "All or nothing"
+    RIGHT_MINUS_WRONG = "right-minus-wrong", "Right minus wrong, floored at zero"
+
+
+class Question(models.Model):
+    slug = models.SlugField(max_length=100, unique=True, help_text="Stable identity used by question files.")
+    title = models.CharField(max_length=200)
+    prompt = models.TextField(help_text="Markdown: the stem, ending with the question in bold.")
+    type = models.CharField(max_length=10, choices=QuestionType.choices, default=QuestionType.SINGLE)
+    explanation = models.TextField(blank=True, help_text="Markdown, shown when answers are revealed.")
+    points = models.DecimalField(
+        max_digits=6, decimal_places=2, default=Decimal(1), validators=[MinValueValidator(Decimal(0))]
+    )
+    scoring = models.CharField(
+        max_length=20,
+        choices=MultipleScoring.choices,
+        default=MultipleScoring.ALL_OR_NOTHING,
+        help_text="Select-all-that-apply questions only.",
+    )
+    numeric_answer = models.FloatField(null=True, blank=True, help_text="Numeric questions only.")
+    abs_tolerance = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.0)])
+    rel_tolerance = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.0)])
+    tags = models.ManyToManyField(Tag, blank=True, related_name="questions")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+        constraints = [
+            models.CheckConstraint(condition=Q(points__gte=0), name="question_points_non_negative"),
+            models.CheckConstraint(
+                condition=~Q(type=QuestionType.NUMERIC) | Q(numeric_answer__isnull=False),
+                name="question_numeric_has_answer",
+            ),
+            models.CheckConstraint(
+                condition=~Q(type=QuestionType.NUMERIC)
+                | Q(abs_tolerance__isnull=False)
+                | Q(rel_tolerance__isnull=False),
+                name="question_numeric_has_tolerance",
+            ),
+            models.CheckConstraint(
+                condition=Q(abs_tolerance__isnull=True) | Q(abs_tolerance__gte=0),
+                name="question_abs_tolerance_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(rel_tolerance__isnull=True) | Q(rel_tolerance__gte=0),
+                name="question_rel_tolerance_non_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Choice(models.Model):
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="choices")
+    position = models.PositiveSmallIntegerField(default=0)
+    text = models.TextField()
+    is_correct = models.BooleanField(default=False)
+    feedback = models.TextField(blank=True, help_text="Markdown, shown for this choice when answers are revealed.")
+
+    class Meta:
+        ordering = ["question", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["question", "position"], name="choice_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class Reading(models.Model):
+    question = models.ForeignKey(Question, on_delete=models.CASCADE, related_name="readings")
+    position = models.PositiveSmallIntegerField(default=0)
+    title = models.CharField(max_length=300)
+    url = models.URLField(max_length=500)
+    text = models.TextField(
+        blank=True, help_text="The whole list item as Markdown, e.g. 'Check [title](url) for a guide.'"
+    )
+
+    class Meta:
+        ordering = ["question", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["question", "position"], name="reading_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class RevealPolicy(models.TextChoices):
+    AFTER_SUBMIT = "after-submit", "After each submit"
+    AFTER_DUE = "after-due", "After the due date"
+    NEVER = "never", "Never"
+
+
+class Quiz(models.Model):
+    slug = models.SlugField(max_length=100, unique=True)
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True, help_text="Markdown.")
+    is_published = models.BooleanField(default=False, help_text="Students see only published quizzes.")
+    questions: models.ManyToManyField[Question, QuizQuestion] = models.ManyToManyField(
+        Question, through="QuizQuestion", related_name="quizzes"
+    )
+    shuffle_questions = models.BooleanField(default=False)
+    shuffle_choices = models.BooleanField(default=False)
+    opens_at = models.DateTimeField(null=True, blank=True, help_text="Empty: open now.")
+    closes_at = models.DateTimeField(null=True, blank=True, help_text="The due date. Empty: never closes.")
+    time_limit_minutes = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: no limit.")
+    max_attempts = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: unlimited.")
+    reveal = models.CharField(max_length=20, choices=RevealPolicy.choices, default=RevealPolicy.AFTER_SUBMIT)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+        verbose_name_plural = "quizzes"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(opens_at__isnull=True) | Q(closes_at__isnull=True) | Q(closes_at__gt=models.F("opens_at")),
+                name="quiz_closes_after_opening",
+            ),
+            models.CheckConstraint(
+                condition=Q(time_limit_minutes__isnull=True) | Q(time_limit_minutes__gt=0),
+                name="quiz_time_limit_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_attempts__isnull=True) | Q(max_attempts__gt=0), name="quiz_max_attempts_positive"
+            ),
+            models.CheckConstraint(
+                condition=~Q(reveal=RevealPolicy.AFTER_DUE) | Q(closes_at__isnull=False),
+                name="quiz_reveal_after_due_needs_due_date",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class QuizQuestion(models.Model):
+    quiz = models.ForeignKey(Quiz, on_delete=models.CASCADE, related_name="quiz_questions")
+    question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="quiz_questions")
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["quiz", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["quiz", "question"], name="quiz_question_unique"),
+            models.UniqueConstraint(fields=["quiz", "position"], name="quiz_question_position_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quiz} #{self.position}: {self.question}"

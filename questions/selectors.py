@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Prefetch, QuerySet
+
+from accounts.roles import user_is_instructor
+from questions.models import Choice, Question, Quiz, QuizQuestion
+
+
+def quiz_list_visible(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Quiz]:
+    quizzes = Quiz.objects.order_by("title", "id")
+    if user_is_instructor(user=user):
+        return quizzes
+    return quizzes.filter(is_published=True)
+
+
+def quiz_get_visible(*, slug: str, user: AbstractBaseUser | AnonymousUser) -> Quiz:
+    """The quiz, or Quiz.DoesNotExist when it is missing or not visible to this user."""
+    return quiz_list_visible(user=user).get(slug=slug)
+
+
+def quiz_has_opened(*, quiz: Quiz, now: datetime) -> bool:
+    return quiz.opens_at is None or quiz.opens_at <= now
+
+
+def quiz_has_closed(*, quiz: Quiz, now: datetime) -> bool:
+    return quiz.closes_at is not None and quiz.closes_at <= now
+
+
+def quiz_questions_with_choices(*, quiz: Quiz) -> list[QuizQuestion]:
+    """The quiz's questions in authored order, each with its choices, in two queries."""
+    return list(
+        QuizQuestion.objects.filter(quiz=quiz)
+        .select_related("question")
+        .prefetch_related(
+            Prefetch("question__choices", queryset=Choice.objects.order_by("position", "id")),
+            "question__readings",
+            "question__tags",
+        )
+        .order_by("position", "id")
+    )
+
+
+def question_list_for_export(*, quiz: Quiz | None = None) -> QuerySet[Question]:
+    questions = Question.objects.prefetch_related("choices", "readings", "tags")
+    if quiz is not None:
+        return questions.filter(quiz_questions__quiz=quiz).order_by("quiz_questions__position")
+    return questions.order_by("slug")
