@@ -26,8 +26,11 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     flat: dict[str, list[str]] = {}
     if isinstance(detail, dict):
         for key, value in detail.items():
-            name = "" if key in ("non_field_errors", "__all__") else str(key)
-            path = f"{prefix}.{name}" if prefix and name else (prefix or name)
+            if isinstance(key, int) or str(key).isdigit():
+                path = f"{prefix}[{key}]"  # ListField reports its items' errors by index
+            else:
+                name = "" if key in ("non_field_errors", "__all__") else str(key)
+                path = f"{prefix}.{name}" if prefix and name else (prefix or name)
             for inner_path, messages in flatten_errors(value, path).items():
                 flat.setdefault(inner_path, []).extend(messages)
     elif isinstance(detail, list):

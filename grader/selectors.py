@@ -5,11 +5,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from accounts.roles import user_is_instructor, user_pk
 from grader.models import Attempt, AttemptAnswer, AttemptState
-from questions.models import Choice, Quiz, QuizQuestion, RevealPolicy
+from questions.models import Choice, Quiz, QuizQuestion, Reading, RevealPolicy
 from questions.selectors import quiz_questions_with_choices
 
 
@@ -64,7 +64,14 @@ def attempt_presented_questions(*, attempt: Attempt) -> list[PresentedQuestion]:
 
 
 def attempt_answers(*, attempt: Attempt) -> list[AttemptAnswer]:
-    return list(attempt.answers.select_related("question").order_by("position"))
+    return list(
+        attempt.answers.select_related("question")
+        .prefetch_related(
+            Prefetch("question__choices", queryset=Choice.objects.order_by("position", "id")),
+            Prefetch("question__readings", queryset=Reading.objects.order_by("position", "id")),
+        )
+        .order_by("position")
+    )
 
 
 def attempt_reveals_answers(*, attempt: Attempt, user: AbstractBaseUser | AnonymousUser, now: datetime) -> bool:

@@ -99,4 +99,6 @@ class QuizDetailApi(APIView):
             if shows_questions
             else [],
         }
-        return Response(self.OutputSerializer(data).data)
+        # `data` already has OutputSerializer's shape; a second serializer pass over a dozen
+        # nested questions would cost more than the rest of the request.
+        return Response(data)

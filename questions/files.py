@@ -265,7 +265,8 @@ def parse_question(text: str, *, source: str) -> QuestionSpec:
     title = reader.lines[title_index][2:].strip()
     headings = _headings(reader)
     if "Answer" not in headings:
-        raise reader.fail(len(reader.lines), "the '## Answer' section is missing")
+        last_line = max(i for i, line in enumerate(reader.lines, start=1) if line.strip() or i == 1)
+        raise reader.fail(last_line, "the '## Answer' section is missing")
     answer_at = headings["Answer"]
     readings_at = headings.get("Readings")
     if readings_at is not None and readings_at < answer_at:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import markdown
 import nh3
 
@@ -10,6 +12,13 @@ _ALLOWED_TAGS = nh3.ALLOWED_TAGS | {"pre", "code", "table", "thead", "tbody", "t
 
 
 def render_markdown(*, text: str) -> str:
+    return _render(text)
+
+
+# Keyed by the text itself, so an edited question can never get stale HTML; bounded, and
+# the same few hundred prompts are rendered on every quiz read otherwise.
+@functools.lru_cache(maxsize=4096)
+def _render(text: str) -> str:
     html = markdown.markdown(text, extensions=_EXTENSIONS, output_format="html")
     # Instructors are trusted with content, not with script: sanitize anyway, since an
     # admin account can be phished and this HTML reaches every student.

@@ -34,11 +34,7 @@ def quiz_questions_with_choices(*, quiz: Quiz) -> list[QuizQuestion]:
     return list(
         QuizQuestion.objects.filter(quiz=quiz)
         .select_related("question")
-        .prefetch_related(
-            Prefetch("question__choices", queryset=Choice.objects.order_by("position", "id")),
-            "question__readings",
-            "question__tags",
-        )
+        .prefetch_related(Prefetch("question__choices", queryset=Choice.objects.order_by("position", "id")))
         .order_by("position", "id")
     )
 

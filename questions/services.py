@@ -136,7 +136,10 @@ def question_upsert(*, spec: QuestionSpec) -> tuple[Question, str]:
         rows=[{"title": r.title, "url": r.url, "text": r.text} for r in spec.readings],
     )
     question.tags.clear()
-    question.tags.add(*(Tag.objects.get_or_create(name=name)[0] for name in spec.tags))
+    # One at a time: add(*tags) inserts in set order, and the link rows' order is the
+    # tag order that export writes back.
+    for name in spec.tags:
+        question.tags.add(Tag.objects.get_or_create(name=name)[0])
     return question, outcome
 
 
@@ -198,6 +201,11 @@ def _read(path: Path) -> str:
         raise QuestionFileError(source=str(path), line=0, message=exc.strerror or "cannot be read") from None
 
 
+def _front_matter_line(path: Path, key: str) -> int:
+    lines = _read(path).split("\n")
+    return next((n for n, line in enumerate(lines, start=1) if line.startswith(f"{key}:")), 1)
+
+
 def bank_parse(*, paths: Iterable[Path]) -> tuple[list[QuestionSpec], list[_QuizFolder]]:
     """Parse every file first, reporting all problems at once, before anything is written."""
     question_paths, quiz_paths = _collect_files(paths)
@@ -212,7 +220,9 @@ def bank_parse(*, paths: Iterable[Path]) -> tuple[list[QuestionSpec], list[_Quiz
             problems.append(str(exc))
             continue
         if spec.slug in seen:
-            problems.append(f"{path}:2: slug {spec.slug!r} is also used by {seen[spec.slug]}")
+            problems.append(
+                f"{path}:{_front_matter_line(path, 'slug')}: slug {spec.slug!r} is also used by {seen[spec.slug]}"
+            )
             continue
         seen[spec.slug] = str(path)
         slugs_by_path[path] = spec.slug

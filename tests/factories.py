@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+from decimal import Decimal
+
+import factory
+from django.contrib.auth import get_user_model
+
+from questions.models import Choice, Question, QuestionType, Quiz, QuizQuestion, Tag
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
+    password = factory.django.Password("pass-word-123")
+
+
+class TagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tag
+        django_get_or_create = ("name",)
+
+    name = factory.Sequence(lambda n: f"tag-{n}")
+
+
+class QuestionFactory(factory.django.DjangoModelFactory):
+    """A single-choice question with three choices, the first one correct."""
+
+    class Meta:
+        model = Question
+        skip_postgeneration_save = True
+
+    slug = factory.Sequence(lambda n: f"question-{n}")
+    title = factory.Sequence(lambda n: f"Question {n}")
+    prompt = "Which one?\n\n**Pick one.**"
+    type = QuestionType.SINGLE
+    explanation = "Because the first one is right."
+    points = Decimal(1)
+
+    @factory.post_generation
+    def choices(self, create: bool, extracted: list[tuple[str, bool]] | None, **kwargs: object) -> None:
+        if not create or self.type == QuestionType.NUMERIC:
+            return
+        for position, (text, correct) in enumerate(
+            extracted or [("Right", True), ("Wrong", False), ("Also wrong", False)]
+        ):
+            Choice.objects.create(
+                question=self, position=position, text=text, is_correct=correct, feedback=f"About {text}"
+            )
+
+
+class MultipleQuestionFactory(QuestionFactory):
+    """Select all that apply: A and B are correct, C and D wrong."""
+
+    type = QuestionType.MULTIPLE
+    choices = factory.PostGeneration(
+        lambda obj, create, extracted, **kw: (
+            [
+                Choice.objects.create(question=obj, position=i, text=t, is_correct=c)
+                for i, (t, c) in enumerate(extracted or [("A", True), ("B", True), ("C", False), ("D", False)])
+            ]
+            if create
+            else None
+        )
+    )
+
+
+class NumericQuestionFactory(QuestionFactory):
+    type = QuestionType.NUMERIC
+    numeric_answer = 0.952
+    abs_tolerance = 0.0005
+    points = Decimal(2)
+
+
+class QuizFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Quiz
+        skip_postgeneration_save = True
+
+    slug = factory.Sequence(lambda n: f"quiz-{n}")
+    title = factory.Sequence(lambda n: f"Quiz {n}")
+    description = "A quiz."
+    is_published = True
+
+    @factory.post_generation
+    def questions(self, create: bool, extracted: list[Question] | None, **kwargs: object) -> None:
+        if not create or not extracted:
+            return
+        for position, question in enumerate(extracted):
+            QuizQuestion.objects.create(quiz=self, question=question, position=position)
