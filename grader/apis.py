@@ -4,7 +4,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
@@ -166,26 +166,29 @@ class AttemptDetailApi(APIView):
         return Response(attempt_detail_data(attempt=attempt, viewer=request.user))
 
 
+@extend_schema_serializer(component_name="Answer")
+class AnswerInputSerializer(serializers.Serializer[Any]):
+    question = serializers.IntegerField(min_value=1)
+    choices = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, max_length=MAX_CHOICES_PER_ANSWER
+    )
+    value = serializers.FloatField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if ("choices" in attrs) == ("value" in attrs):
+            raise serializers.ValidationError(
+                'Send either "choices" (a list of choice ids) or "value" (a number), not both or neither.'
+            )
+        return attrs
+
+
 class AttemptSubmitApi(APIView):
-    class AnswerInputSerializer(serializers.Serializer[Any]):
-        question = serializers.IntegerField(min_value=1)
-        choices = serializers.ListField(
-            child=serializers.IntegerField(min_value=1), required=False, max_length=MAX_CHOICES_PER_ANSWER
-        )
-        value = serializers.FloatField(required=False)
-
-        def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-            if ("choices" in attrs) == ("value" in attrs):
-                raise serializers.ValidationError(
-                    'Send either "choices" (a list of choice ids) or "value" (a number), not both or neither.'
-                )
-            return attrs
-
     class InputSerializer(serializers.Serializer[Any]):
         answers = serializers.ListField(child=serializers.DictField(), max_length=MAX_ANSWERS, allow_empty=True)
 
+    @extend_schema_serializer(component_name="Submission")
     class InputDocSerializer(serializers.Serializer[Any]):
-        answers = serializers.ListField(child=serializers.JSONField())
+        answers = AnswerInputSerializer(many=True, help_text="Unanswered questions may be left out.")
 
     @extend_schema(request=InputDocSerializer, responses={200: AttemptDetailSerializer})
     def post(self, request: Request, attempt_id: int) -> Response:
@@ -200,7 +203,7 @@ class AttemptSubmitApi(APIView):
     def _parse_answers(self, payload: Any) -> list[SubmittedAnswer]:
         wrapper = self.InputSerializer(data=payload)
         wrapper.is_valid(raise_exception=True)
-        entries = self.AnswerInputSerializer(data=wrapper.validated_data["answers"], many=True)
+        entries = AnswerInputSerializer(data=wrapper.validated_data["answers"], many=True)
         if not entries.is_valid():
             raise serializers.ValidationError({"answers": entries.errors})
         return [

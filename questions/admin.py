@@ -4,6 +4,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import models
 from django.db.models import QuerySet
 from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest, StreamingHttpResponse
@@ -54,6 +55,8 @@ class ChoiceInline(admin.TabularInline):  # type: ignore[type-arg]
 class ReadingInline(admin.TabularInline):  # type: ignore[type-arg]
     model = Reading
     extra = 0
+    # A reading typed without a scheme is a web page: assume https (Django 6's default).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fields = ["position", "title", "url", "text"]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils import timezone
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import PageNumberPagination
@@ -72,6 +72,7 @@ class QuizListApi(APIView):
 
 
 class QuizDetailApi(APIView):
+    @extend_schema_serializer(component_name="QuizDetail")
     class OutputSerializer(QuizSummarySerializer):
         description_html = serializers.CharField()
         question_count = serializers.IntegerField()

@@ -55,3 +55,11 @@ def test_it_serves_interactive_docs_without_a_cdn(anon_api):
     assert "swagger-ui" in html
     assert "cdn.jsdelivr" not in html
     assert "unpkg.com" not in html
+
+
+def test_it_generates_a_valid_schema_without_warnings(tmp_path, db):
+    from django.core.management import call_command
+
+    out = tmp_path / "schema.yml"
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
+    assert "SubmissionRequest" in out.read_text()
