@@ -18,7 +18,7 @@ from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from config.errors import ServiceError
+from config.errors import ServiceError, summarize_errors
 
 
 def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -46,11 +46,6 @@ def flatten_errors(detail: Any, prefix: str = "") -> dict[str, list[str]]:
     return flat
 
 
-def _summary(errors: dict[str, list[str]]) -> str:
-    path, messages = next(iter(errors.items()))
-    return f"{path}: {messages[0]}" if path else messages[0]
-
-
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, ServiceError):
         body: dict[str, Any] = {"detail": exc.message, "code": exc.code, **exc.extra}
@@ -68,10 +63,10 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         return response
     if isinstance(exc, exceptions.ValidationError):
         errors = flatten_errors(exc.detail) or {"": ["Invalid input."]}
-        response.data = {"detail": _summary(errors), "code": "invalid", "errors": errors}
+        response.data = {"detail": summarize_errors(errors), "code": "invalid", "errors": errors}
         return response
     detail = exc.detail
-    message = str(detail) if not isinstance(detail, (dict, list)) else _summary(flatten_errors(detail))
+    message = str(detail) if not isinstance(detail, (dict, list)) else summarize_errors(flatten_errors(detail))
     codes = exc.get_codes()
     code = codes if isinstance(codes, str) else exc.default_code
     response.data = {"detail": message, "code": code}

@@ -17,6 +17,12 @@ class Refusal(enum.IntEnum):
     CONFLICT = 409
 
 
+def summarize_errors(errors: dict[str, list[str]]) -> str:
+    """The first problem as one sentence: 'answers[0].question: Question 9 is not …'."""
+    path, messages = next(iter(errors.items()))
+    return f"{path}: {messages[0]}" if path else messages[0]
+
+
 class ServiceError(Exception):
     def __init__(
         self,
@@ -33,3 +39,7 @@ class ServiceError(Exception):
         self.message = message
         self.errors = errors or {}
         self.extra = extra or {}
+
+    @classmethod
+    def invalid(cls, errors: dict[str, list[str]]) -> ServiceError:
+        return cls(kind=Refusal.INVALID, code="invalid", message=summarize_errors(errors), errors=errors)

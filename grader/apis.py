@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from grader.models import Attempt, AttemptAnswer
 from grader.selectors import (
     attempt_answers,
+    attempt_get_own,
     attempt_get_visible,
     attempt_list_for_quiz,
     attempt_presented_questions,
@@ -99,17 +100,20 @@ def _result_data(*, answer: AttemptAnswer, revealed: bool) -> dict[str, Any]:
             ),
         )
     question: Question = answer.question
-    choices = list(question.choices.all())
     selected = set(answer.selected_choice_ids)
+    # Correctness comes from the key stored at submit; the explanation, feedback and
+    # readings are the question's current ones, so an instructor can still improve them.
     return data | {
         "correct": answer.is_correct,
         "score": answer.score,
         "max_score": answer.max_score,
-        "correct_choices": [c.id for c in choices if c.is_correct],
-        "correct_value": question.numeric_answer,
+        "correct_choices": answer.correct_choice_ids,
+        "correct_value": answer.correct_value,
         "explanation": question.explanation,
         "explanation_html": render_markdown(text=question.explanation),
-        "feedback": [{"choice": c.id, "feedback": c.feedback} for c in choices if c.id in selected and c.feedback],
+        "feedback": [
+            {"choice": c.id, "feedback": c.feedback} for c in question.choices.all() if c.id in selected and c.feedback
+        ],
         "readings": [{"title": r.title, "url": r.url} for r in question.readings.all()],
     }
 
@@ -122,7 +126,7 @@ def attempt_detail_data(*, attempt: Attempt, viewer: AbstractBaseUser | Anonymou
     return {
         **data,
         "revealed": revealed,
-        "questions": [public_question_data(quiz_question=p.quiz_question, choices=p.choices) for p in presented],
+        "questions": [public_question_data(question=p.question, points=p.points, choices=p.choices) for p in presented],
         "results": [_result_data(answer=a, revealed=revealed) for a in attempt_answers(attempt=attempt)],
     }
 
@@ -147,7 +151,7 @@ class QuizAttemptsApi(APIView):
     @extend_schema(request=None, responses={201: AttemptDetailSerializer})
     def post(self, request: Request, slug: str) -> Response:
         quiz = _visible_quiz(slug=slug, request=request)
-        attempt = attempt_start(quiz=quiz, user=request.user)  # type: ignore[arg-type]
+        attempt = attempt_start(quiz=quiz, user=request.user)
         data = attempt_detail_data(attempt=attempt, viewer=request.user)
         return Response(data, status=status.HTTP_201_CREATED)
 
@@ -166,13 +170,22 @@ class AttemptDetailApi(APIView):
         return Response(attempt_detail_data(attempt=attempt, viewer=request.user))
 
 
+class NumberField(serializers.FloatField):
+    """A float that refuses JSON true/false, which DRF's FloatField takes as 1.0 and 0.0."""
+
+    def to_internal_value(self, data: Any) -> float:
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 @extend_schema_serializer(component_name="Answer")
 class AnswerInputSerializer(serializers.Serializer[Any]):
     question = serializers.IntegerField(min_value=1)
     choices = serializers.ListField(
         child=serializers.IntegerField(min_value=1), required=False, max_length=MAX_CHOICES_PER_ANSWER
     )
-    value = serializers.FloatField(required=False)
+    value = NumberField(required=False)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if ("choices" in attrs) == ("value" in attrs):
@@ -183,30 +196,23 @@ class AnswerInputSerializer(serializers.Serializer[Any]):
 
 
 class AttemptSubmitApi(APIView):
-    class InputSerializer(serializers.Serializer[Any]):
-        answers = serializers.ListField(child=serializers.DictField(), max_length=MAX_ANSWERS, allow_empty=True)
-
     @extend_schema_serializer(component_name="Submission")
-    class InputDocSerializer(serializers.Serializer[Any]):
-        answers = AnswerInputSerializer(many=True, help_text="Unanswered questions may be left out.")
+    class InputSerializer(serializers.Serializer[Any]):
+        answers: serializers.ListSerializer[Any] = serializers.ListSerializer(
+            child=AnswerInputSerializer(), max_length=MAX_ANSWERS, help_text="Unanswered questions may be left out."
+        )
 
-    @extend_schema(request=InputDocSerializer, responses={200: AttemptDetailSerializer})
+    @extend_schema(request=InputSerializer, responses={200: AttemptDetailSerializer})
     def post(self, request: Request, attempt_id: int) -> Response:
-        attempt = _visible_attempt(attempt_id=attempt_id, request=request)
-        if attempt.user_id != request.user.pk:
-            # Instructors may read a student's attempt but never answer it for them.
-            raise NotFound(f"There is no attempt {attempt_id}.")
-        answers = self._parse_answers(request.data)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            attempt = attempt_get_own(attempt_id=attempt_id, user=request.user)
+        except Attempt.DoesNotExist:
+            raise NotFound(f"There is no attempt {attempt_id}.") from None
+        answers = [
+            SubmittedAnswer(question_id=e["question"], choice_ids=e.get("choices"), value=e.get("value"))
+            for e in serializer.validated_data["answers"]
+        ]
         attempt = attempt_submit(attempt=attempt, answers=answers)
         return Response(attempt_detail_data(attempt=attempt, viewer=request.user))
-
-    def _parse_answers(self, payload: Any) -> list[SubmittedAnswer]:
-        wrapper = self.InputSerializer(data=payload)
-        wrapper.is_valid(raise_exception=True)
-        entries = AnswerInputSerializer(data=wrapper.validated_data["answers"], many=True)
-        if not entries.is_valid():
-            raise serializers.ValidationError({"answers": entries.errors})
-        return [
-            SubmittedAnswer(question_id=e["question"], choice_ids=e.get("choices"), value=e.get("value"))
-            for e in entries.validated_data
-        ]

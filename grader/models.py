@@ -27,8 +27,10 @@ class Attempt(models.Model):
     quiz = models.ForeignKey(Quiz, on_delete=models.PROTECT, related_name="attempts")
     number = models.PositiveIntegerField(help_text="1 for the user's first attempt at this quiz, and so on.")
     state = models.CharField(max_length=20, choices=AttemptState.choices, default=AttemptState.IN_PROGRESS)
-    # Fixes this attempt's question and choice order when the quiz shuffles them.
-    shuffle_seed = models.BigIntegerField()
+    # What this attempt shows, fixed when it starts: [{"question": id, "points": "1.00",
+    # "choices": [id, ...]}, ...] in presentation order (shuffled if the quiz says so). Later
+    # edits to the quiz change neither the questions, their order nor their points here.
+    layout = models.JSONField(default=list)
     started_at = models.DateTimeField()
     deadline_at = models.DateTimeField(null=True, blank=True)
     submitted_at = models.DateTimeField(null=True, blank=True)
@@ -79,8 +81,8 @@ class Attempt(models.Model):
 class AttemptAnswer(models.Model):
     """One question's answer in a submitted attempt, scored at submit time.
 
-    The raw answer is kept as sent (choice ids or the number) so a later edit of the
-    question never changes what the student answered.
+    The raw answer is kept as sent (choice ids or the number), and so is the answer key it
+    was scored against, so a later edit of the question changes neither.
     """
 
     attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, related_name="answers")
@@ -88,6 +90,8 @@ class AttemptAnswer(models.Model):
     position = models.PositiveSmallIntegerField()
     selected_choice_ids = models.JSONField(default=list, blank=True)
     numeric_value = models.FloatField(null=True, blank=True)
+    correct_choice_ids = models.JSONField(default=list, blank=True)
+    correct_value = models.FloatField(null=True, blank=True)
     answered = models.BooleanField()
     is_correct = models.BooleanField()
     score = models.DecimalField(max_digits=8, decimal_places=2)

@@ -1,23 +1,24 @@
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Prefetch, QuerySet
 
 from accounts.roles import user_is_instructor, user_pk
 from grader.models import Attempt, AttemptAnswer, AttemptState
-from questions.models import Choice, Quiz, QuizQuestion, Reading, RevealPolicy
-from questions.selectors import quiz_questions_with_choices
+from questions.models import Choice, Question, Quiz, Reading, RevealPolicy
 
 
 @dataclass(frozen=True)
 class PresentedQuestion:
-    """A quiz question as one attempt shows it: its place and its choice order."""
+    """A question as one attempt shows it: with the attempt's points and choice order."""
 
-    quiz_question: QuizQuestion
+    question: Question
+    points: Decimal
     choices: list[Choice]
 
 
@@ -28,6 +29,11 @@ def attempt_get_visible(*, attempt_id: int, user: AbstractBaseUser | AnonymousUs
     if not user_is_instructor(user=user):
         attempts = attempts.filter(user_id=user_pk(user=user))
     return attempts.get(id=attempt_id)
+
+
+def attempt_get_own(*, attempt_id: int, user: AbstractBaseUser | AnonymousUser) -> Attempt:
+    """The caller's own attempt: instructors may read a student's attempt, never answer it."""
+    return Attempt.objects.select_related("quiz").get(id=attempt_id, user_id=user_pk(user=user))
 
 
 def attempt_list_for_quiz(*, quiz: Quiz, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Attempt]:
@@ -43,23 +49,26 @@ def attempt_count_for_user(*, quiz: Quiz, user: AbstractBaseUser | AnonymousUser
 
 
 def attempt_presented_questions(*, attempt: Attempt) -> list[PresentedQuestion]:
-    """The quiz's questions in this attempt's order.
+    """The questions of the attempt's layout, in its order, with its points and choice order.
 
-    Shuffling is derived from the attempt's stored seed, so the order is the same on every
-    request and in every process, and differs between attempts.
+    A question or choice deleted since the attempt started is left out rather than shown
+    half-broken.
     """
-    quiz = attempt.quiz
-    quiz_questions = quiz_questions_with_choices(quiz=quiz)
-    if quiz.shuffle_questions:
-        # Presentation order, not a secret: a seeded, reproducible generator is the point.
-        random.Random(f"{attempt.shuffle_seed}:questions").shuffle(quiz_questions)  # noqa: S311
+    question_ids = [entry["question"] for entry in attempt.layout]
+    questions = Question.objects.prefetch_related("choices").in_bulk(question_ids)
     presented = []
-    for quiz_question in quiz_questions:
-        choices = list(quiz_question.question.choices.all())
-        if quiz.shuffle_choices:
-            seed = f"{attempt.shuffle_seed}:choices:{quiz_question.question_id}"
-            random.Random(seed).shuffle(choices)  # noqa: S311
-        presented.append(PresentedQuestion(quiz_question=quiz_question, choices=choices))
+    for entry in attempt.layout:
+        question = questions.get(entry["question"])
+        if question is None:
+            continue
+        choices = {choice.id: choice for choice in question.choices.all()}
+        presented.append(
+            PresentedQuestion(
+                question=question,
+                points=Decimal(entry["points"]),
+                choices=[choices[choice_id] for choice_id in entry["choices"] if choice_id in choices],
+            )
+        )
     return presented
 
 
@@ -74,15 +83,24 @@ def attempt_answers(*, attempt: Attempt) -> list[AttemptAnswer]:
     )
 
 
+def attempt_reveal_time(*, attempt: Attempt) -> datetime | None:
+    """When a student may see correctness and explanations; None for never.
+
+    After the due date means after the last moment a submit is still accepted: otherwise a
+    student who submitted could pass the answers to one still inside the grace period.
+    """
+    policy = attempt.quiz.reveal
+    if policy == RevealPolicy.AFTER_SUBMIT:
+        return attempt.ended_at
+    if policy == RevealPolicy.AFTER_DUE and attempt.quiz.closes_at is not None:
+        return attempt.quiz.closes_at + timedelta(seconds=settings.QUIZ_SUBMIT_GRACE_SECONDS)
+    return None
+
+
 def attempt_reveals_answers(*, attempt: Attempt, user: AbstractBaseUser | AnonymousUser, now: datetime) -> bool:
-    """Whether correctness, explanations and feedback may be shown for this attempt."""
     if attempt.state == AttemptState.IN_PROGRESS:
         return False
     if user_is_instructor(user=user):
         return True
-    policy = attempt.quiz.reveal
-    if policy == RevealPolicy.AFTER_SUBMIT:
-        return True
-    if policy == RevealPolicy.AFTER_DUE:
-        return attempt.quiz.closes_at is not None and attempt.quiz.closes_at <= now
-    return False
+    reveal_at = attempt_reveal_time(attempt=attempt)
+    return reveal_at is not None and reveal_at <= now

@@ -12,23 +12,25 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from accounts.roles import user_pk
 from config.errors import Refusal, ServiceError
 from grader.models import Attempt, AttemptAnswer, AttemptState
 from grader.scoring import Answer, AnswerKey, score_answer
 from grader.selectors import PresentedQuestion, attempt_count_for_user, attempt_presented_questions
-from questions.models import Question, QuestionType, Quiz
+from questions.models import QuestionType, Quiz
 from questions.selectors import quiz_has_closed, quiz_has_opened, quiz_questions_with_choices
 
 
 @dataclass(frozen=True)
 class SubmittedAnswer:
-    """One entry of a submit request, before it is checked against the quiz."""
+    """One entry of a submit request, before it is checked against the attempt."""
 
     question_id: int
     choice_ids: list[int] | None = None
@@ -54,8 +56,25 @@ def _submit_cutoff(*, attempt: Attempt) -> datetime | None:
     return attempt.deadline_at + timedelta(seconds=settings.QUIZ_SUBMIT_GRACE_SECONDS)
 
 
-def _quiz_max_score(*, quiz: Quiz) -> Decimal:
-    return sum((qq.question.points for qq in quiz_questions_with_choices(quiz=quiz)), Decimal(0))
+def _attempt_layout(*, quiz: Quiz) -> list[dict[str, Any]]:
+    """The quiz as this attempt will show it, shuffled when the quiz asks for it."""
+    shuffler = secrets.SystemRandom()
+    quiz_questions = quiz_questions_with_choices(quiz=quiz)
+    if quiz.shuffle_questions:
+        shuffler.shuffle(quiz_questions)
+    layout = []
+    for quiz_question in quiz_questions:
+        choice_ids = [choice.id for choice in quiz_question.question.choices.all()]
+        if quiz.shuffle_choices:
+            shuffler.shuffle(choice_ids)
+        layout.append(
+            {
+                "question": quiz_question.question_id,
+                "points": str(quiz_question.effective_points),
+                "choices": choice_ids,
+            }
+        )
+    return layout
 
 
 def attempts_expire_overdue(*, now: datetime, user_id: int | None = None, quiz: Quiz | None = None) -> int:
@@ -73,8 +92,7 @@ def attempts_expire_overdue(*, now: datetime, user_id: int | None = None, quiz: 
     return overdue.update(state=AttemptState.EXPIRED, ended_at=now, score=Decimal(0))
 
 
-def attempt_start(*, quiz: Quiz, user: AbstractBaseUser) -> Attempt:
-    now = timezone.now()
+def _refuse_if_unavailable(*, quiz: Quiz, now: datetime) -> None:
     if not quiz_has_opened(quiz=quiz, now=now):
         assert quiz.opens_at is not None
         raise ServiceError(
@@ -85,16 +103,32 @@ def attempt_start(*, quiz: Quiz, user: AbstractBaseUser) -> Attempt:
         raise ServiceError(
             kind=Refusal.FORBIDDEN, code="quiz_closed", message=f"This quiz closed at {_iso(quiz.closes_at)}."
         )
-    # An attempt whose time ran out must not block a new one just because no sweep ran yet.
-    attempts_expire_overdue(now=now, user_id=user.pk, quiz=quiz)
-    open_attempt = Attempt.objects.filter(quiz=quiz, user_id=user.pk, state=AttemptState.IN_PROGRESS).first()
-    if open_attempt is not None:
-        raise ServiceError(
+
+
+def _attempt_in_progress_error(*, quiz: Quiz, user_id: int) -> ServiceError:
+    open_attempt = Attempt.objects.filter(quiz=quiz, user_id=user_id, state=AttemptState.IN_PROGRESS).first()
+    if open_attempt is None:
+        return ServiceError(
             kind=Refusal.CONFLICT,
-            code="attempt_in_progress",
-            message=f"You already have attempt {open_attempt.id} in progress; submit it before starting another.",
-            extra={"attempt": open_attempt.id},
+            code="attempt_conflict",
+            message="Another attempt at this quiz was started or ended at the same moment; please try again.",
         )
+    return ServiceError(
+        kind=Refusal.CONFLICT,
+        code="attempt_in_progress",
+        message=f"You already have attempt {open_attempt.id} in progress; submit it before starting another.",
+        extra={"attempt": open_attempt.id},
+    )
+
+
+def attempt_start(*, quiz: Quiz, user: AbstractBaseUser | AnonymousUser) -> Attempt:
+    now = timezone.now()
+    user_id = user_pk(user=user)
+    _refuse_if_unavailable(quiz=quiz, now=now)
+    # An attempt whose time ran out must not block a new one just because no sweep ran yet.
+    attempts_expire_overdue(now=now, user_id=user_id, quiz=quiz)
+    if Attempt.objects.filter(quiz=quiz, user_id=user_id, state=AttemptState.IN_PROGRESS).exists():
+        raise _attempt_in_progress_error(quiz=quiz, user_id=user_id)
     used = attempt_count_for_user(quiz=quiz, user=user)
     if quiz.max_attempts is not None and used >= quiz.max_attempts:
         raise ServiceError(
@@ -102,31 +136,28 @@ def attempt_start(*, quiz: Quiz, user: AbstractBaseUser) -> Attempt:
             code="max_attempts_reached",
             message=f"You have used all {quiz.max_attempts} attempt(s) allowed for this quiz.",
         )
+    layout = _attempt_layout(quiz=quiz)
     try:
         with transaction.atomic():
             return Attempt.objects.create(
                 quiz=quiz,
-                user_id=user.pk,
+                user_id=user_id,
                 number=used + 1,
-                shuffle_seed=secrets.randbits(62),
+                layout=layout,
                 started_at=now,
                 deadline_at=_attempt_deadline(quiz=quiz, started_at=now),
-                max_score=_quiz_max_score(quiz=quiz),
+                max_score=sum((Decimal(entry["points"]) for entry in layout), Decimal(0)),
             )
     except IntegrityError:
         # The unique constraints caught a concurrent start by the same student.
-        raise ServiceError(
-            kind=Refusal.CONFLICT,
-            code="attempt_in_progress",
-            message="Another attempt at this quiz was started at the same moment; use that one.",
-        ) from None
+        raise _attempt_in_progress_error(quiz=quiz, user_id=user_id) from None
 
 
 def _answer_key(*, presented: PresentedQuestion) -> AnswerKey:
-    question = presented.quiz_question.question
+    question = presented.question
     return AnswerKey(
         type=question.type,
-        points=presented.quiz_question.question.points,
+        points=presented.points,
         scoring=question.scoring,
         correct_choice_ids=frozenset(c.id for c in presented.choices if c.is_correct),
         choice_ids=frozenset(c.id for c in presented.choices),
@@ -136,8 +167,9 @@ def _answer_key(*, presented: PresentedQuestion) -> AnswerKey:
     )
 
 
-def _answer_problem(*, question: Question, key: AnswerKey, submitted: SubmittedAnswer) -> tuple[str, str] | None:
+def _answer_problem(*, presented: PresentedQuestion, submitted: SubmittedAnswer) -> tuple[str, str] | None:
     """(field, message) describing why this answer does not fit its question, or None."""
+    question = presented.question
     if question.type == QuestionType.NUMERIC:
         if submitted.choice_ids is not None:
             return "choices", f'Question {question.id} is numeric; send "value", not "choices".'
@@ -147,7 +179,8 @@ def _answer_problem(*, question: Question, key: AnswerKey, submitted: SubmittedA
     if submitted.value is not None:
         return "value", f'Question {question.id} is multiple choice; send "choices", not "value".'
     chosen = submitted.choice_ids or []
-    foreign = [choice_id for choice_id in chosen if choice_id not in key.choice_ids]
+    offered = {choice.id for choice in presented.choices}
+    foreign = [choice_id for choice_id in chosen if choice_id not in offered]
     if foreign:
         return "choices", f"Choice {foreign[0]} is not one of question {question.id}'s choices."
     if len(set(chosen)) != len(chosen):
@@ -158,7 +191,7 @@ def _answer_problem(*, question: Question, key: AnswerKey, submitted: SubmittedA
 
 
 def _validated_answers(*, presented: list[PresentedQuestion], submitted: list[SubmittedAnswer]) -> dict[int, Answer]:
-    by_question = {p.quiz_question.question_id: p for p in presented}
+    by_question = {p.question.id: p for p in presented}
     answers: dict[int, Answer] = {}
     errors: dict[str, list[str]] = {}
     for index, entry in enumerate(submitted):
@@ -170,32 +203,30 @@ def _validated_answers(*, presented: list[PresentedQuestion], submitted: list[Su
         if entry.question_id in answers:
             errors[f"{path}.question"] = [f"Question {entry.question_id} is answered more than once."]
             continue
-        problem = _answer_problem(
-            question=target.quiz_question.question, key=_answer_key(presented=target), submitted=entry
-        )
+        problem = _answer_problem(presented=target, submitted=entry)
         if problem is not None:
             errors[f"{path}.{problem[0]}"] = [problem[1]]
             continue
         choices = frozenset(entry.choice_ids) if entry.choice_ids else None
         answers[entry.question_id] = Answer(choice_ids=choices, value=entry.value)
     if errors:
-        first_path, first_messages = next(iter(errors.items()))
-        raise ServiceError(
-            kind=Refusal.INVALID, code="invalid", message=f"{first_path}: {first_messages[0]}", errors=errors
-        )
+        raise ServiceError.invalid(errors)
     return answers
 
 
 def _answer_row(
     *, attempt: Attempt, position: int, presented: PresentedQuestion, answer: Answer | None
 ) -> AttemptAnswer:
-    scored = score_answer(key=_answer_key(presented=presented), answer=answer)
+    key = _answer_key(presented=presented)
+    scored = score_answer(key=key, answer=answer)
     return AttemptAnswer(
         attempt_id=attempt.id,
-        question_id=presented.quiz_question.question_id,
+        question_id=presented.question.id,
         position=position,
         selected_choice_ids=sorted(answer.choice_ids) if answer and answer.choice_ids else [],
         numeric_value=answer.value if answer else None,
+        correct_choice_ids=sorted(key.correct_choice_ids),
+        correct_value=key.numeric_answer,
         answered=scored.answered,
         is_correct=scored.correct,
         score=scored.score,
@@ -203,25 +234,31 @@ def _answer_row(
     )
 
 
+def _time_is_up_error(*, attempt: Attempt) -> ServiceError:
+    assert attempt.deadline_at is not None
+    return ServiceError(
+        kind=Refusal.CONFLICT,
+        code="time_limit_exceeded",
+        message=f"The time for this attempt ended at {_iso(attempt.deadline_at)}; it can no longer be submitted.",
+    )
+
+
+def _already_submitted_error() -> ServiceError:
+    return ServiceError(kind=Refusal.CONFLICT, code="already_submitted", message="This attempt was already submitted.")
+
+
 def attempt_submit(*, attempt: Attempt, answers: list[SubmittedAnswer]) -> Attempt:
     """Score the answers and end the attempt; a second submit, or a late one, is refused."""
     now = timezone.now()
     if attempt.state == AttemptState.SUBMITTED:
-        raise ServiceError(
-            kind=Refusal.CONFLICT, code="already_submitted", message="This attempt was already submitted."
-        )
+        raise _already_submitted_error()
     cutoff = _submit_cutoff(attempt=attempt)
     if attempt.state == AttemptState.EXPIRED or (cutoff is not None and now > cutoff):
-        assert attempt.deadline_at is not None
-        raise ServiceError(
-            kind=Refusal.CONFLICT,
-            code="time_limit_exceeded",
-            message=f"The time for this attempt ended at {_iso(attempt.deadline_at)}; it can no longer be submitted.",
-        )
+        raise _time_is_up_error(attempt=attempt)
     presented = attempt_presented_questions(attempt=attempt)
     validated = _validated_answers(presented=presented, submitted=answers)
     rows = [
-        _answer_row(attempt=attempt, position=position, presented=p, answer=validated.get(p.quiz_question.question_id))
+        _answer_row(attempt=attempt, position=position, presented=p, answer=validated.get(p.question.id))
         for position, p in enumerate(presented)
     ]
     total = sum((row.score for row in rows), Decimal(0))
@@ -231,9 +268,11 @@ def attempt_submit(*, attempt: Attempt, answers: list[SubmittedAnswer]) -> Attem
             state=AttemptState.SUBMITTED, submitted_at=now, ended_at=now, score=total, max_score=max_total
         )
         if claimed != 1:
-            raise ServiceError(
-                kind=Refusal.CONFLICT, code="already_submitted", message="This attempt was already submitted."
-            )
+            # Another request, or the expiry sweep, ended the attempt first: say which.
+            attempt.refresh_from_db(fields=["state"])
+            if attempt.state == AttemptState.EXPIRED:
+                raise _time_is_up_error(attempt=attempt)
+            raise _already_submitted_error()
         AttemptAnswer.objects.bulk_create(rows)
     attempt.refresh_from_db()
     return attempt

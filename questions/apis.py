@@ -3,6 +3,7 @@ explanations, feedback or numeric answers ever leave through these serializers."
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
@@ -14,11 +15,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.roles import user_is_instructor
-from grader.selectors import attempt_count_for_user
 from questions.markdown import render_markdown
-from questions.models import Choice, Question, Quiz, QuizQuestion
-from questions.selectors import quiz_get_visible, quiz_has_opened, quiz_list_visible, quiz_questions_with_choices
+from questions.models import Choice, Question, Quiz
+from questions.selectors import (
+    quiz_get_visible,
+    quiz_list_visible,
+    quiz_max_score,
+    quiz_questions_with_choices,
+    quiz_shows_questions,
+)
 
 
 class PublicChoiceSerializer(serializers.Serializer[Any]):
@@ -36,15 +41,14 @@ class PublicQuestionSerializer(serializers.Serializer[Any]):
     choices = PublicChoiceSerializer(many=True)
 
 
-def public_question_data(*, quiz_question: QuizQuestion, choices: list[Choice]) -> dict[str, Any]:
-    question: Question = quiz_question.question
+def public_question_data(*, question: Question, points: Decimal, choices: list[Choice]) -> dict[str, Any]:
     return {
         "id": question.id,
         "type": question.type,
         "title": question.title,
         "prompt": question.prompt,
         "prompt_html": render_markdown(text=question.prompt),
-        "points": quiz_question.question.points,
+        "points": points,
         "choices": [{"id": choice.id, "text": choice.text} for choice in choices],
     }
 
@@ -77,7 +81,6 @@ class QuizDetailApi(APIView):
         description_html = serializers.CharField()
         question_count = serializers.IntegerField()
         max_score = serializers.DecimalField(max_digits=8, decimal_places=2)
-        attempts_used = serializers.IntegerField()
         questions = PublicQuestionSerializer(many=True, help_text="Empty until the quiz opens.")
 
     @extend_schema(responses={200: OutputSerializer})
@@ -87,18 +90,18 @@ class QuizDetailApi(APIView):
         except Quiz.DoesNotExist:
             raise NotFound(f"There is no quiz '{slug}'.") from None
         quiz_questions = quiz_questions_with_choices(quiz=quiz)
-        shows_questions = user_is_instructor(user=request.user) or quiz_has_opened(quiz=quiz, now=timezone.now())
+        shown = quiz_questions if quiz_shows_questions(quiz=quiz, user=request.user, now=timezone.now()) else []
         data = {
             **QuizSummarySerializer(quiz).data,
             "description_html": render_markdown(text=quiz.description),
             "question_count": len(quiz_questions),
-            "max_score": sum(qq.question.points for qq in quiz_questions),
-            "attempts_used": attempt_count_for_user(quiz=quiz, user=request.user),
+            "max_score": quiz_max_score(quiz_questions=quiz_questions),
             "questions": [
-                public_question_data(quiz_question=qq, choices=list(qq.question.choices.all())) for qq in quiz_questions
-            ]
-            if shows_questions
-            else [],
+                public_question_data(
+                    question=qq.question, points=qq.effective_points, choices=list(qq.question.choices.all())
+                )
+                for qq in shown
+            ],
         }
         # `data` already has OutputSerializer's shape; a second serializer pass over a dozen
         # nested questions would cost more than the rest of the request.

@@ -174,13 +174,28 @@ class QuizQuestion(models.Model):
     quiz = models.ForeignKey(Quiz, on_delete=models.CASCADE, related_name="quiz_questions")
     question = models.ForeignKey(Question, on_delete=models.PROTECT, related_name="quiz_questions")
     position = models.PositiveSmallIntegerField(default=0)
+    points = models.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal(0))],
+        help_text="Points in this quiz. Empty: the question's own points.",
+    )
 
     class Meta:
         ordering = ["quiz", "position", "id"]
         constraints = [
             models.UniqueConstraint(fields=["quiz", "question"], name="quiz_question_unique"),
             models.UniqueConstraint(fields=["quiz", "position"], name="quiz_question_position_unique"),
+            models.CheckConstraint(
+                condition=Q(points__isnull=True) | Q(points__gte=0), name="quiz_question_points_non_negative"
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.quiz} #{self.position}: {self.question}"
+
+    @property
+    def effective_points(self) -> Decimal:
+        return self.points if self.points is not None else self.question.points

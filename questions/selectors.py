@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Prefetch, QuerySet
@@ -27,6 +28,15 @@ def quiz_has_opened(*, quiz: Quiz, now: datetime) -> bool:
 
 def quiz_has_closed(*, quiz: Quiz, now: datetime) -> bool:
     return quiz.closes_at is not None and quiz.closes_at <= now
+
+
+def quiz_shows_questions(*, quiz: Quiz, user: AbstractBaseUser | AnonymousUser, now: datetime) -> bool:
+    """Students see a quiz's questions once it has opened; instructors always do."""
+    return user_is_instructor(user=user) or quiz_has_opened(quiz=quiz, now=now)
+
+
+def quiz_max_score(*, quiz_questions: list[QuizQuestion]) -> Decimal:
+    return sum((qq.effective_points for qq in quiz_questions), Decimal(0))
 
 
 def quiz_questions_with_choices(*, quiz: Quiz) -> list[QuizQuestion]:

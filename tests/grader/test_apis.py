@@ -7,7 +7,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from grader.models import Attempt, AttemptAnswer, AttemptState
-from questions.models import Quiz, RevealPolicy
+from questions.models import Quiz, QuizQuestion, RevealPolicy
 from tests.factories import QuestionFactory, QuizFactory
 
 
@@ -292,11 +292,15 @@ def test_it_hides_correctness_when_the_policy_says_never(student_api, make_quiz)
     assert student_api.get(f"/api/v1/attempts/{started['id']}/").json()["revealed"] is False
 
 
-def test_it_reveals_after_the_due_date(student_api, make_quiz):
+def test_it_reveals_after_the_due_date_and_its_grace_period(student_api, make_quiz, settings):
+    settings.QUIZ_SUBMIT_GRACE_SECONDS = 30
     quiz = make_quiz(reveal=RevealPolicy.AFTER_DUE, closes_at=timezone.now() + timedelta(hours=1))
     started = student_api.post(start_url(quiz)).json()
     assert submit(student_api, started["id"], right_answers(quiz)).json()["revealed"] is False
-    Quiz.objects.filter(id=quiz.id).update(closes_at=timezone.now() - timedelta(seconds=1))
+    # Just past the due date others may still submit late: answers stay hidden.
+    Quiz.objects.filter(id=quiz.id).update(closes_at=timezone.now() - timedelta(seconds=10))
+    assert student_api.get(f"/api/v1/attempts/{started['id']}/").json()["revealed"] is False
+    Quiz.objects.filter(id=quiz.id).update(closes_at=timezone.now() - timedelta(seconds=31))
     body = student_api.get(f"/api/v1/attempts/{started['id']}/").json()
     assert body["revealed"] is True
     assert body["results"][0]["explanation"] == "Because the first one is right."
@@ -363,3 +367,48 @@ def test_it_lists_every_attempt_for_instructors(student_api, other_student_api, 
 
 def test_it_answers_404_for_unknown_attempts(student_api, db):
     assert student_api.get("/api/v1/attempts/424242/").status_code == 404
+
+
+# --- what an attempt keeps when the quiz is edited ------------------------------------
+
+
+def test_it_keeps_a_submitted_attempt_when_the_quiz_is_edited(student_api, quiz, started):
+    single = _questions(quiz)[0]
+    right = single.choices.get(is_correct=True)
+    submit(student_api, started["id"], right_answers(quiz))
+    before = student_api.get(f"/api/v1/attempts/{started['id']}/").json()
+
+    # The instructor moves the correct flag, changes points and adds a question.
+    single.choices.update(is_correct=False)
+    single.choices.filter(position=1).update(is_correct=True)
+    type(single).objects.filter(id=single.id).update(points=5)
+    QuizQuestion.objects.create(quiz=quiz, question=QuestionFactory(), position=9)
+
+    after = student_api.get(f"/api/v1/attempts/{started['id']}/").json()
+    assert after["score"] == before["score"] == 4.0
+    assert [q["id"] for q in after["questions"]] == [q["id"] for q in before["questions"]]
+    assert after["results"][0]["correct"] is True
+    assert after["results"][0]["correct_choices"] == [right.id]
+    assert after["questions"][0]["points"] == 1.0
+
+
+def test_it_keeps_an_open_attempts_questions_when_the_quiz_changes(student_api, quiz, started):
+    QuizQuestion.objects.create(quiz=quiz, question=QuestionFactory(), position=9)
+    body = submit(student_api, started["id"], right_answers(quiz)[:3]).json()
+    assert len(body["results"]) == 3
+    assert (body["score"], body["max_score"]) == (4.0, 4.0)
+
+
+def test_it_uses_points_set_for_the_quiz(student_api, quiz):
+    QuizQuestion.objects.filter(quiz=quiz, position=0).update(points=10)
+    started = student_api.post(start_url(quiz)).json()
+    assert started["max_score"] == 13.0
+    assert started["questions"][0]["points"] == 10.0
+    assert submit(student_api, started["id"], right_answers(quiz)).json()["score"] == 13.0
+
+
+def test_it_rejects_booleans_as_numbers(student_api, quiz, started):
+    numeric = _questions(quiz)[2]
+    response = submit(student_api, started["id"], [{"question": numeric.id, "value": True}])
+    assert response.status_code == 400
+    assert "answers[0].value" in response.json()["errors"]

@@ -90,3 +90,21 @@ def test_it_does_not_expire_attempts_without_a_deadline(student, quiz):
     attempt = attempt_start(quiz=quiz, user=student)
     assert attempt.deadline_at is None
     assert attempts_expire_overdue(now=timezone.now() + timedelta(days=365)) == 0
+
+
+def test_it_says_time_is_up_when_the_sweep_ended_the_attempt_first(student, make_quiz):
+    quiz = make_quiz(time_limit_minutes=5)
+    stale = attempt_start(quiz=quiz, user=student)
+    # The sweep ends it between the request loading the attempt and claiming it.
+    Attempt.objects.filter(id=stale.id).update(state=AttemptState.EXPIRED, ended_at=timezone.now(), score=0)
+    with pytest.raises(ServiceError) as refused:
+        attempt_submit(attempt=stale, answers=[])
+    assert refused.value.code == "time_limit_exceeded"
+    assert not AttemptAnswer.objects.exists()
+
+
+def test_it_names_the_open_attempt_when_a_start_loses_a_race(student, quiz):
+    first = attempt_start(quiz=quiz, user=student)
+    with pytest.raises(ServiceError) as refused:
+        attempt_start(quiz=quiz, user=student)
+    assert refused.value.extra == {"attempt": first.id}

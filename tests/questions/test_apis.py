@@ -84,6 +84,7 @@ def test_it_hides_questions_before_the_quiz_opens(student_api, instructor_api, m
     assert len(instructor_api.get(detail_url("later")).json()["questions"]) == 3
 
 
-def test_it_counts_the_callers_attempts(student_api, quiz):
+def test_it_counts_the_callers_attempts_in_the_attempt_list(student_api, other_student_api, quiz):
     student_api.post(f"/api/v1/quizzes/{quiz.slug}/attempts/")
-    assert student_api.get(detail_url(quiz.slug)).json()["attempts_used"] == 1
+    other_student_api.post(f"/api/v1/quizzes/{quiz.slug}/attempts/")
+    assert student_api.get(f"/api/v1/quizzes/{quiz.slug}/attempts/").json()["count"] == 1
