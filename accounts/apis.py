@@ -2,17 +2,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import authenticate
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
-from rest_framework.authtoken.models import Token
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
-from config.errors import Refusal, ServiceError
+from accounts.services import token_obtain
+from accounts.throttles import LoginUsernameThrottle
 
 
 class TokenObtainApi(APIView):
@@ -20,7 +19,7 @@ class TokenObtainApi(APIView):
 
     authentication_classes: list[type] = []
     permission_classes = [AllowAny]
-    throttle_classes = [ScopedRateThrottle]
+    throttle_classes = [ScopedRateThrottle, LoginUsernameThrottle]
     throttle_scope = "login"
 
     @extend_schema_serializer(component_name="TokenCredentials")
@@ -36,12 +35,5 @@ class TokenObtainApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        user = authenticate(request._request, **serializer.validated_data)
-        if user is None:
-            raise ServiceError(
-                kind=Refusal.INVALID,
-                code="invalid_credentials",
-                message="The username or password is wrong, or the account is disabled.",
-            )
-        token, _ = Token.objects.get_or_create(user=user)
-        return Response(self.OutputSerializer({"token": token.key}).data)
+        key = token_obtain(request=request._request, **serializer.validated_data)
+        return Response(self.OutputSerializer({"token": key}).data)

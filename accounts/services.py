@@ -1,10 +1,13 @@
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
+from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import AbstractUser, Group, Permission
 from django.db import transaction
+from django.http import HttpRequest
+from rest_framework.authtoken.models import Token
 
 from accounts.roles import INSTRUCTORS_GROUP
+from config.errors import Refusal, ServiceError
 
 # What instructors may do in the admin: author the bank and quizzes, read attempts.
 INSTRUCTOR_PERMISSIONS = {
@@ -41,3 +44,16 @@ def user_ensure(*, username: str, password: str, instructor: bool) -> AbstractUs
     if instructor:
         user.groups.add(instructors_group_ensure())
     return user
+
+
+def token_obtain(*, request: HttpRequest, username: str, password: str) -> str:
+    """The user's API token (created on first use) for a correct username and password."""
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        raise ServiceError(
+            kind=Refusal.INVALID,
+            code="invalid_credentials",
+            message="The username or password is wrong, or the account is disabled.",
+        )
+    token, _ = Token.objects.get_or_create(user=user)
+    return str(token.key)

@@ -8,6 +8,7 @@ typo in deployment fails at start-up instead of as odd behaviour later. A variab
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -56,3 +57,14 @@ def env_list(name: str, *, default: list[str]) -> list[str]:
     if raw is None:
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+_RATE_RE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def env_rate(name: str, *, default: str) -> str:
+    """A throttle rate such as '10/min'; checked here because DRF would fail per request."""
+    value = env_str(name, default=default).strip()
+    if not _RATE_RE.match(value):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate like 10/min, 100/hour or 5/second")
+    return value

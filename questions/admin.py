@@ -13,9 +13,9 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from questions.markdown import render_markdown
-from questions.models import Choice, Question, QuestionType, Quiz, QuizQuestion, Reading, Tag
+from questions.models import Choice, Question, Quiz, QuizQuestion, Reading, Tag
 from questions.services import question_duplicate
-from questions.validation import ChoiceDraft, question_problems
+from questions.validation import ChoiceDraft, choice_problems, numeric_problems
 
 
 class ChoiceFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
@@ -31,16 +31,7 @@ class ChoiceFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
             for form in self.forms
             if form.cleaned_data and not form.cleaned_data.get("DELETE")
         ]
-        for choice in choices:
-            if "\n" in choice.text.strip():
-                raise ValidationError("A choice must be a single line of text.")
-        problems = question_problems(
-            type=question.type,
-            choices=choices,
-            numeric_answer=question.numeric_answer,
-            abs_tolerance=question.abs_tolerance,
-            rel_tolerance=question.rel_tolerance,
-        )
+        problems = choice_problems(type=question.type, choices=choices)
         if problems:
             raise ValidationError(problems)
 
@@ -85,13 +76,14 @@ class QuestionForm(ModelForm):  # type: ignore[type-arg]
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("type") == QuestionType.NUMERIC:
-            if data.get("numeric_answer") is None:
-                self.add_error("numeric_answer", "A numeric question needs an answer.")
-            if data.get("abs_tolerance") is None and data.get("rel_tolerance") is None:
-                self.add_error("abs_tolerance", "A numeric question needs an absolute or a relative tolerance.")
-        elif data.get("numeric_answer") is not None:
-            self.add_error("numeric_answer", "Only numeric questions have a numeric answer.")
+        problems = numeric_problems(
+            type=data.get("type", ""),
+            numeric_answer=data.get("numeric_answer"),
+            abs_tolerance=data.get("abs_tolerance"),
+            rel_tolerance=data.get("rel_tolerance"),
+        )
+        for field, message in problems.items():
+            self.add_error(field, message)
         return data
 
 
@@ -143,7 +135,7 @@ class QuizQuestionInline(admin.TabularInline):  # type: ignore[type-arg]
     model = QuizQuestion
     extra = 0
     autocomplete_fields = ["question"]
-    fields = ["position", "question"]
+    fields = ["position", "question", "points"]
 
 
 @admin.register(Quiz)

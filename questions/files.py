@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from questions.models import MultipleScoring, QuestionType, RevealPolicy
-from questions.validation import ChoiceDraft, question_problems
+from questions.validation import ChoiceDraft, choice_problems, numeric_problems
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 CHOICE_RE = re.compile(r"^- \[([ xX])\] (.+)$")
@@ -33,6 +33,7 @@ QUIZ_KEYS = {
     "published",
     "opens_at",
     "closes_at",
+    "points",
 }
 
 
@@ -88,6 +89,8 @@ class QuizSpec:
     published: bool = True
     opens_at: datetime | None = None
     closes_at: datetime | None = None
+    # Questions worth other points in this quiz than their own: (slug, points).
+    points: tuple[tuple[str, Decimal], ...] = ()
 
 
 @dataclass
@@ -236,10 +239,7 @@ def _parse_readings(reader: _Reader, start: int) -> list[ReadingSpec]:
     return readings
 
 
-def _points(reader: _Reader) -> Decimal:
-    if "points" not in reader.meta:
-        return Decimal(1)
-    raw, number = reader.meta["points"]
+def _parse_points(reader: _Reader, raw: str, number: int) -> Decimal:
     try:
         points = Decimal(raw)
     except InvalidOperation:
@@ -247,6 +247,27 @@ def _points(reader: _Reader) -> Decimal:
     if not points.is_finite() or points < 0 or points != points.quantize(Decimal("0.01")) or points >= 10_000:
         raise reader.fail(number, "points must be between 0 and 9999.99 with at most two decimals")
     return points
+
+
+def _points(reader: _Reader) -> Decimal:
+    if "points" not in reader.meta:
+        return Decimal(1)
+    raw, number = reader.meta["points"]
+    return _parse_points(reader, raw, number)
+
+
+def _quiz_points(reader: _Reader) -> tuple[tuple[str, Decimal], ...]:
+    if "points" not in reader.meta or not reader.meta["points"][0]:
+        return ()
+    raw, number = reader.meta["points"]
+    overrides = []
+    for item in raw.split(","):
+        slug, sep, value = item.strip().partition("=")
+        if not sep or not SLUG_RE.match(slug.strip()):
+            message = f"points lists question-slug=number pairs, e.g. 'points: my-question=2'; got {item.strip()!r}"
+            raise reader.fail(number, message)
+        overrides.append((slug.strip(), _parse_points(reader, value.strip(), number)))
+    return tuple(overrides)
 
 
 def parse_question(text: str, *, source: str) -> QuestionSpec:
@@ -301,16 +322,19 @@ def parse_question(text: str, *, source: str) -> QuestionSpec:
         choices=tuple(choices),
         readings=tuple(readings),
     )
-    problems = question_problems(
+    problems = choice_problems(
+        type=spec.type, choices=[ChoiceDraft(text=c.text, is_correct=c.is_correct) for c in spec.choices]
+    )
+    if problems:
+        raise reader.fail(choices_line if spec.type != QuestionType.NUMERIC else type_line, " ".join(problems))
+    numeric = numeric_problems(
         type=spec.type,
-        choices=[ChoiceDraft(text=c.text, is_correct=c.is_correct) for c in spec.choices],
         numeric_answer=spec.numeric_answer,
         abs_tolerance=spec.abs_tolerance,
         rel_tolerance=spec.rel_tolerance,
     )
-    if problems:
-        line = choices_line if spec.type != QuestionType.NUMERIC else type_line
-        raise reader.fail(line, " ".join(problems))
+    if numeric:
+        raise reader.fail(type_line, " ".join(numeric.values()))
     for tag in spec.tags:
         if not SLUG_RE.match(tag) or len(tag) > 50:
             raise reader.fail(reader.meta["tags"][1], f"tag {tag!r} must be lowercase letters, digits and hyphens")
@@ -343,6 +367,7 @@ def parse_quiz(text: str, *, source: str) -> QuizSpec:
         published=reader.optional_bool("published", True),
         opens_at=opens_at,
         closes_at=closes_at,
+        points=_quiz_points(reader),
     )
 
 
@@ -397,5 +422,7 @@ def render_quiz(spec: QuizSpec) -> str:
     for key, moment in (("opens_at", spec.opens_at), ("closes_at", spec.closes_at)):
         if moment is not None:
             meta.append(f"{key}: {moment.isoformat()}")
+    if spec.points:
+        meta.append("points: " + ", ".join(f"{slug}={_decimal(points)}" for slug, points in spec.points))
     body = f"{spec.description}\n" if spec.description else ""
     return "---\n" + "\n".join(meta) + "\n---\n" + body

@@ -91,6 +91,11 @@ def quiz_to_spec(*, quiz: Quiz) -> QuizSpec:
         published=quiz.is_published,
         opens_at=quiz.opens_at,
         closes_at=quiz.closes_at,
+        points=tuple(
+            (qq.question.slug, qq.points)
+            for qq in quiz.quiz_questions.select_related("question").order_by("position")
+            if qq.points is not None
+        ),
     )
 
 
@@ -161,9 +166,10 @@ def quiz_upsert(*, spec: QuizSpec, question_slugs: Sequence[str]) -> Quiz:
         },
     )
     questions = Question.objects.in_bulk(list(question_slugs), field_name="slug")
+    overrides = dict(spec.points)
     QuizQuestion.objects.filter(quiz=quiz).delete()
     QuizQuestion.objects.bulk_create(
-        QuizQuestion(quiz=quiz, question=questions[slug], position=position)
+        QuizQuestion(quiz=quiz, question=questions[slug], position=position, points=overrides.get(slug))
         for position, slug in enumerate(question_slugs)
     )
     return quiz
@@ -235,6 +241,11 @@ def bank_parse(*, paths: Iterable[Path]) -> tuple[list[QuestionSpec], list[_Quiz
             problems.append(str(exc))
             continue
         slugs = tuple(slugs_by_path[p] for p in _question_files(path.parent) if p in slugs_by_path)
+        strangers = [slug for slug, _ in quiz.points if slug not in slugs]
+        if strangers:
+            line = _front_matter_line(path, "points")
+            problems.append(f"{path}:{line}: points names {strangers[0]!r}, which is not a question in this folder")
+            continue
         folders.append(_QuizFolder(quiz=quiz, question_slugs=slugs))
     if problems:
         raise BankImportError(problems)

@@ -8,7 +8,7 @@ HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 mkdir -p var
 
-"$BIN/celery" -A workers worker --beat --loglevel=INFO --queues=default,grading \
+"$BIN/celery" -A workers worker --beat --loglevel=INFO --queues=default \
     --concurrency=2 --schedule var/celerybeat-schedule &
 worker=$!
 trap 'kill -TERM "$worker" 2>/dev/null; wait "$worker" 2>/dev/null || true' EXIT INT TERM

@@ -1,5 +1,5 @@
-"""Queue names, in one place. Grading (long, sandboxed) gets its own queue so that it can
-never starve the short housekeeping tasks, and vice versa."""
+"""Queue names, in one place: settings route tasks by these names and every worker
+command line (scripts/run-dev.sh, docker-compose.yml, the worker tests) consumes them."""
 
 from __future__ import annotations
 
@@ -8,4 +8,3 @@ import enum
 
 class Queue(enum.StrEnum):
     DEFAULT = "default"
-    GRADING = "grading"

@@ -6,9 +6,14 @@ from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int
 from config.settings.base import *  # noqa: F403
-from config.settings.base import INSECURE_SECRET_KEY, SECRET_KEY
+from config.settings.base import INSECURE_SECRET_KEY, MIDDLEWARE, SECRET_KEY, STORAGES
 
 DEBUG = False
+
+# gunicorn serves the collected static files (the admin, the API docs) through whitenoise,
+# compressed and with far-future caching by content hash.
+MIDDLEWARE = [MIDDLEWARE[0], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[1:]]
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}}
 
 if SECRET_KEY == INSECURE_SECRET_KEY or len(SECRET_KEY) < 32:
     raise ImproperlyConfigured(

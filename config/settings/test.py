@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from config.settings.base import *  # noqa: F403
-from config.settings.base import DATABASES, MIDDLEWARE, STORAGES, VAR_DIR
+from config.settings.base import CELERY_BROKER_TRANSPORT_OPTIONS, DATABASES, REDIS_URL, VAR_DIR
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 DEBUG = False
@@ -12,15 +12,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not :memory:, so that worker processes started by tests see the same data.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-grader.sqlite3")}
 
-# Static files come from the app folders (runserver in debug); whitenoise and its
-# manifest are for collected files in production.
-MIDDLEWARE = [m for m in MIDDLEWARE if not m.startswith("whitenoise.")]
-STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
-
 # Tests get their own broker folder, so a `make run` worker on the same checkout never
 # consumes a test's messages (with Redis, CI points REDIS_URL at a database of its own).
-from config.settings.base import CELERY_BROKER_TRANSPORT_OPTIONS, REDIS_URL  # noqa: E402
-
 if not REDIS_URL:
     TEST_BROKER_DIR = VAR_DIR / "test-broker"
     for _folder in ("messages", "control"):

@@ -67,3 +67,32 @@ def test_it_throttles_password_guessing(student):
     assert statuses[:10] == [400] * 10
     assert statuses[10] == 429
     assert "Retry-After" in client.post(URL, {"username": "alice", "password": "x"}, format="json").headers
+
+
+def test_it_ignores_forged_forwarded_for_headers(student):
+    client = fresh_client()
+    statuses = [
+        client.post(
+            URL, {"username": "alice", "password": "x"}, format="json", HTTP_X_FORWARDED_FOR=f"10.0.0.{n}"
+        ).status_code
+        for n in range(12)
+    ]
+    assert statuses[10] == 429
+
+
+def test_it_throttles_one_username_across_addresses(db):
+    username = f"target-{uuid.uuid4().hex[:8]}"  # the counter lives in the cache, maybe Redis
+    statuses = [
+        fresh_client().post(URL, {"username": username, "password": f"guess-{n}"}, format="json").status_code
+        for n in range(31)
+    ]
+    assert statuses[:30] == [400] * 30
+    assert statuses[30] == 429
+
+
+def test_it_refuses_malformed_tokens_without_touching_the_database(db):
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION="Token abc\x00def")
+    response = api.get("/api/v1/quizzes/")
+    assert response.status_code == 401
+    assert response.json()["code"] == "authentication_failed"

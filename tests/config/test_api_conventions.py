@@ -63,3 +63,11 @@ def test_it_generates_a_valid_schema_without_warnings(tmp_path, db):
     out = tmp_path / "schema.yml"
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(out))
     assert "SubmissionRequest" in out.read_text()
+
+
+def test_it_answers_deeply_nested_json_with_400(anon_api, student_api, db):
+    body = "[" * 5000 + "]" * 5000
+    for api, url in ((anon_api, "/api/v1/auth/token/"), (student_api, "/api/v1/attempts/1/submit/")):
+        response = api.post(url, data=body, content_type="application/json")
+        assert response.status_code == 400
+        assert response.json()["code"] == "parse_error"

@@ -83,3 +83,13 @@ def test_it_reports_a_bad_database_url():
     result = _load_production_settings(SECRET_KEY="x" * 50, DATABASE_URL="nonsense://what")
     assert result.returncode != 0
     assert "DATABASE_URL" in result.stderr
+
+
+def test_it_checks_throttle_rates_at_start_up(monkeypatch):
+    from config.env import env_rate
+
+    monkeypatch.setenv("RATE", "10/min")
+    assert env_rate("RATE", default="1/s") == "10/min"
+    monkeypatch.setenv("RATE", "ten/min")
+    with pytest.raises(ImproperlyConfigured, match="RATE='ten/min' is not a rate"):
+        env_rate("RATE", default="1/s")

@@ -181,7 +181,7 @@ def test_it_refuses_a_numeric_question_without_tolerance(staff: Client):
     response = staff.post(ADD_URL, _question_form(choices=[], type="numeric", numeric_answer="0.952"))
 
     assert response.status_code == 200
-    assert "needs an absolute or a relative tolerance" in response.content.decode()
+    assert "A numeric question needs a tolerance" in response.content.decode()
     assert not Question.objects.exists()
 
 

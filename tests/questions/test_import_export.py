@@ -277,3 +277,26 @@ def test_it_keeps_the_tag_order_of_the_file(tmp_path: Path):
     bank_import(paths=[path])
 
     assert question_to_spec(question=Question.objects.get(slug="tagged")).tags == ("alpha", "beta", "gamma")
+
+
+def test_it_round_trips_points_set_for_a_quiz(bank_copy: Path, tmp_path: Path):
+    quiz_file = bank_copy / "quiz.md"
+    quiz_file.write_text(
+        quiz_file.read_text().replace("---\nThis quiz", "points: mse-with-an-outlier=5\n---\nThis quiz", 1)
+    )
+    bank_import(paths=[bank_copy])
+    quiz = Quiz.objects.get(slug="loss-functions-vs-metrics")
+    assert QuizQuestion.objects.get(quiz=quiz, question__slug="mse-with-an-outlier").effective_points == 5
+    out = tmp_path / "out"
+    bank_export(out_dir=out, quiz=quiz)
+    assert "points: mse-with-an-outlier=5" in (out / "quiz.md").read_text()
+
+
+def test_it_refuses_points_for_a_question_outside_the_folder(bank_copy: Path):
+    quiz_file = bank_copy / "quiz.md"
+    quiz_file.write_text(quiz_file.read_text().replace("---\nThis quiz", "points: not-here=5\n---\nThis quiz", 1))
+    with pytest.raises(BankImportError) as failure:
+        bank_import(paths=[bank_copy])
+    assert "quiz.md:" in failure.value.problems[0]
+    assert "'not-here'" in failure.value.problems[0]
+    assert not Quiz.objects.exists()

@@ -49,7 +49,7 @@ def celery_worker(transactional_db: None, tmp_path: Path) -> Iterator[WorkerProc
     }
     command = [
         sys.executable, "-m", "celery", "-A", "workers", "worker",
-        "--pool=prefork", "--concurrency=1", "--queues=default,grading", "--purge",
+        "--pool=prefork", "--concurrency=1", "--queues=default", "--purge",
         "--without-gossip", "--without-mingle", "--loglevel=INFO",
         f"--hostname=test-{uuid.uuid4().hex[:8]}@%h",
     ]  # fmt: skip

@@ -31,7 +31,8 @@ def wait_for(condition, *, timeout: float = 30.0) -> bool:
 def test_it_is_the_app_that_celery_dash_a_workers_loads():
     assert app.main == "grader"
     assert "grader.expire_overdue_attempts" in app.tasks
-    assert {q.value for q in Queue} == {"default", "grading"}
+    assert {q.value for q in Queue} == {"default"}
+    assert app.conf.task_default_queue == Queue.DEFAULT
 
 
 def test_it_expires_overdue_attempts_in_a_worker_process(celery_worker, make_quiz, settings):
