@@ -8,10 +8,24 @@ HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
 mkdir -p var
 
-"$BIN/celery" -A workers worker --beat --loglevel=INFO --queues=default \
+# Its own session: a terminal's Ctrl-C would otherwise also hit the worker's pool
+# children, and a child killed while holding the pool's queue lock can leave the worker
+# hanging in shutdown. The worker is stopped below with a single TERM instead.
+setsid "$BIN/celery" -A workers worker --beat --loglevel=INFO --queues=default \
     --concurrency=2 --schedule var/celerybeat-schedule &
 worker=$!
-trap 'kill -TERM "$worker" 2>/dev/null; wait "$worker" 2>/dev/null || true' EXIT INT TERM
+
+stop_worker() {
+    kill -TERM "$worker" 2>/dev/null || return 0
+    for _ in $(seq 1 30); do
+        kill -0 "$worker" 2>/dev/null || return 0
+        sleep 0.5
+    done
+    echo "the worker did not stop within 15 s; killing it" >&2
+    kill -KILL -- "-$worker" 2>/dev/null || true
+}
+trap stop_worker EXIT
+trap 'exit 130' INT TERM
 
 echo "API on http://$HOST:$PORT/api/v1/ (docs: /api/v1/docs/, admin: /admin/); worker pid $worker"
 "$BIN/python" manage.py runserver --noreload "$HOST:$PORT"
