@@ -7,11 +7,11 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.pagination import paginated_response, paginated_schema
 from grader.models import Attempt, AttemptAnswer
 from grader.selectors import (
     attempt_answers,
@@ -155,12 +155,14 @@ class QuizAttemptsApi(APIView):
         data = attempt_detail_data(attempt=attempt, viewer=request.user)
         return Response(data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses={200: AttemptSummarySerializer(many=True)})
+    @extend_schema(
+        operation_id="quizzes_attempts_list",
+        responses={200: paginated_schema(name="PaginatedAttemptSummaryList", item=AttemptSummarySerializer)},
+    )
     def get(self, request: Request, slug: str) -> Response:
         quiz = _visible_quiz(slug=slug, request=request)
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(attempt_list_for_quiz(quiz=quiz, user=request.user), request, view=self)
-        return paginator.get_paginated_response(AttemptSummarySerializer(page, many=True).data)
+        attempts = attempt_list_for_quiz(quiz=quiz, user=request.user)
+        return paginated_response(request=request, view=self, queryset=attempts, serializer=AttemptSummarySerializer)
 
 
 class AttemptDetailApi(APIView):

@@ -10,11 +10,11 @@ from django.utils import timezone
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.pagination import paginated_response, paginated_schema
 from questions.markdown import render_markdown
 from questions.models import Choice, Question, Quiz
 from questions.selectors import (
@@ -68,11 +68,14 @@ class QuizSummarySerializer(serializers.Serializer[Any]):
 class QuizListApi(APIView):
     """Quizzes the caller can see: published ones, or all of them for instructors."""
 
-    @extend_schema(responses={200: QuizSummarySerializer(many=True)})
+    @extend_schema(
+        operation_id="quizzes_list",
+        responses={200: paginated_schema(name="PaginatedQuizSummaryList", item=QuizSummarySerializer)},
+    )
     def get(self, request: Request) -> Response:
-        paginator = PageNumberPagination()
-        page = paginator.paginate_queryset(quiz_list_visible(user=request.user), request, view=self)
-        return paginator.get_paginated_response(QuizSummarySerializer(page, many=True).data)
+        return paginated_response(
+            request=request, view=self, queryset=quiz_list_visible(user=request.user), serializer=QuizSummarySerializer
+        )
 
 
 class QuizDetailApi(APIView):
