@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+
 from rest_framework.request import Request
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
@@ -15,4 +17,9 @@ class LoginUsernameThrottle(SimpleRateThrottle):
         username = request.data.get("username") if isinstance(request.data, dict) else None
         if not isinstance(username, str) or not username:
             return None
-        return self.cache_format % {"scope": self.scope, "ident": username.strip().lower()[:150]}
+        return self.cache_key_for(username)
+
+    def cache_key_for(self, username: str) -> str:
+        # Hashed: usernames are arbitrary text, cache keys must be short and plain.
+        ident = hashlib.sha256(username.strip().lower().encode()).hexdigest()
+        return self.cache_format % {"scope": self.scope, "ident": ident}
