@@ -26,6 +26,13 @@ class TagFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"tag-{n}")
 
 
+DEFAULT_CHOICES: dict[str, list[tuple[str, bool]]] = {
+    QuestionType.SINGLE: [("Right", True), ("Wrong", False), ("Also wrong", False)],
+    QuestionType.MULTIPLE: [("A", True), ("B", True), ("C", False), ("D", False)],
+    QuestionType.NUMERIC: [],
+}
+
+
 class QuestionFactory(factory.django.DjangoModelFactory):
     """A single-choice question with three choices, the first one correct."""
 
@@ -42,11 +49,9 @@ class QuestionFactory(factory.django.DjangoModelFactory):
 
     @factory.post_generation
     def choices(self, create: bool, extracted: list[tuple[str, bool]] | None, **kwargs: object) -> None:
-        if not create or self.type == QuestionType.NUMERIC:
+        if not create:
             return
-        for position, (text, correct) in enumerate(
-            extracted or [("Right", True), ("Wrong", False), ("Also wrong", False)]
-        ):
+        for position, (text, correct) in enumerate(extracted or DEFAULT_CHOICES[self.type]):
             Choice.objects.create(
                 question=self, position=position, text=text, is_correct=correct, feedback=f"About {text}"
             )
@@ -56,16 +61,6 @@ class MultipleQuestionFactory(QuestionFactory):
     """Select all that apply: A and B are correct, C and D wrong."""
 
     type = QuestionType.MULTIPLE
-    choices = factory.PostGeneration(
-        lambda obj, create, extracted, **kw: (
-            [
-                Choice.objects.create(question=obj, position=i, text=t, is_correct=c)
-                for i, (t, c) in enumerate(extracted or [("A", True), ("B", True), ("C", False), ("D", False)])
-            ]
-            if create
-            else None
-        )
-    )
 
 
 class NumericQuestionFactory(QuestionFactory):
