@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint fmt check bench clean
+.PHONY: run test lint fmt check bench clean sandbox-tools
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version.split()[0] + "; run with PYTHON=python3.12 (for example).")'
@@ -21,14 +21,18 @@ $(VENV)/.installed-dev: requirements/dev.txt requirements/base.txt | $(BIN)/pyth
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements/dev.txt
 	touch $@ $(VENV)/.installed-base
 
-run: $(VENV)/.installed-base
+# bubblewrap for the grading sandbox (skipped when GRADER_SANDBOX=rlimits is chosen).
+sandbox-tools: | $(BIN)/python
+	@if [ "$${GRADER_SANDBOX:-bubblewrap}" = bubblewrap ]; then BIN=$(BIN) scripts/ensure-bwrap.sh; fi
+
+run: $(VENV)/.installed-base sandbox-tools
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_bank
 	@echo "Demo accounts:"
 	@$(BIN)/python manage.py create_demo_users
 	HOST=$(HOST) PORT=$(PORT) BIN=$(BIN) scripts/run-dev.sh
 
-test: $(VENV)/.installed-dev
+test: $(VENV)/.installed-dev sandbox-tools
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev

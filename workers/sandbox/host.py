@@ -1,0 +1,481 @@
+"""The trusted side: starts a zygote, hands it one job's pipes at a time, reads the verdict.
+
+Per job the host creates three pipes, writes the job into one, sends the zygote the
+child's ends over the control socket, then polls the result and output pipes against the
+wall-clock deadline, decoding frames strictly as they arrive. Whatever happens, it then
+asks the zygote to reap the child (SIGKILL first if it still runs) and learns the real
+exit status. A zygote that misbehaves in any way is discarded, never reused.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import fcntl
+import json
+import math
+import os
+import select
+import signal
+import socket
+import struct
+import subprocess
+import time
+from typing import Any
+
+from workers.sandbox.codec import (
+    ProtocolViolation,
+    decode_call,
+    decode_end,
+    decode_hello,
+    decode_module,
+    encode_job,
+    parse_frame,
+)
+from workers.sandbox.config import SandboxConfig, machine_supported
+from workers.sandbox.launch import launch_for
+from workers.sandbox.protocol import (
+    CallOutcome,
+    SandboxJob,
+    SandboxRun,
+    SandboxUnavailable,
+    StudentError,
+    Termination,
+)
+
+FRAME_HEADER = struct.Struct(">I")
+STATUS = struct.Struct("!i?d")
+F_SETPIPE_SZ = 1031
+PIPE_BYTES = 1 << 20
+READ_BYTES = 1 << 18
+# After the child closes its result pipe without an end frame: how long its exit may take.
+EXIT_GRACE_SECONDS = 0.25
+
+USERNS_HINT = (
+    "user namespaces are refused here. Allow unprivileged user namespaces (sysctl "
+    "user.max_user_namespaces > 0, kernel.unprivileged_userns_clone=1 on older Debian kernels, "
+    "kernel.apparmor_restrict_unprivileged_userns=0 or an AppArmor profile for bwrap on Ubuntu 23.10+; "
+    "in Docker, a seccomp profile that allows clone/unshare with CLONE_NEWUSER and, on AppArmor hosts, "
+    "an AppArmor profile that allows userns: see docs/sandbox.md), or set GRADER_SANDBOX=rlimits for the "
+    "weaker sandbox without namespaces"
+)
+
+
+class ZygoteGone(SandboxUnavailable):
+    """The zygote was dead before the job reached a child: safe to retry on a fresh one."""
+
+
+class Zygote:
+    """One sandboxed, pre-forked interpreter with numpy loaded; owned by one OS process."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.owner_pid = os.getpid()
+        self.jobs = 0
+        self.broken = False
+        self.info: dict[str, Any] = {}
+        self.scratch: str | None = None
+        self.last_child = 0  # the latest job's pid, as the sandbox's pid namespace numbers it
+        unsupported = machine_supported()
+        if unsupported:
+            raise SandboxUnavailable(unsupported)
+        host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.sock = host_end
+        try:
+            launch = launch_for(config, zygote_end.fileno())
+            self.scratch = launch.scratch
+            self.proc = subprocess.Popen(  # noqa: S603 - a fixed argv, no shell
+                launch.argv,
+                env={},  # bwrap itself starts with nothing: its environ is readable as /proc/1/environ
+                cwd=launch.cwd,
+                pass_fds=(zygote_end.fileno(),),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                start_new_session=launch.new_session,
+            )
+        except OSError as exc:
+            host_end.close()
+            self._remove_scratch()
+            raise SandboxUnavailable(f"the sandbox could not be started: {exc}") from exc
+        finally:
+            zygote_end.close()
+        try:
+            self._await_ready()
+        except SandboxUnavailable:
+            self.close()
+            raise
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    def _await_ready(self) -> None:
+        reply = self._reply(self.config.start_seconds, starting=True)
+        if reply[:1] == b"R":
+            self.info = json.loads(reply[1:])
+            return
+        if reply[:1] == b"X":
+            detail = reply[1:].decode(errors="replace")
+            if "numpy" in detail.lower():
+                raise SandboxUnavailable(f"numpy is not importable inside the sandbox ({detail})")
+            raise SandboxUnavailable(f"the sandbox's interpreter failed to start: {detail}")
+        raise SandboxUnavailable(f"the sandbox sent an unexpected greeting {reply[:40]!r}")
+
+    def _startup_failure(self) -> SandboxUnavailable:
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        stderr = self._stderr(timeout=1.0)
+        lowered = stderr.lower()
+        if any(sign in lowered for sign in ("namespace", "uid map", "setting up uid", "unshare")):
+            return SandboxUnavailable(f"{USERNS_HINT}. bwrap said: {stderr[-500:]}")
+        if "numpy" in lowered:
+            return SandboxUnavailable(f"numpy is not importable inside the sandbox: {stderr[-500:]}")
+        return SandboxUnavailable(f"the sandbox exited while starting: {stderr[-500:] or 'no message'}")
+
+    def _stderr(self, *, timeout: float) -> str:
+        """What bwrap or the interpreter said, without waiting on a writer that lingers."""
+        if self.proc.stderr is None:
+            return ""
+        fd = self.proc.stderr.fileno()
+        os.set_blocking(fd, False)
+        chunks: list[bytes] = []
+        deadline = time.monotonic() + timeout
+        while sum(map(len, chunks)) < 1 << 16 and select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]:
+            try:
+                chunk = os.read(fd, 1 << 16)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            chunks.append(chunk)
+        return b"".join(chunks).decode(errors="replace").strip()
+
+    def close(self) -> None:
+        """Stop the zygote and everything in its sandbox."""
+        if self.owner_pid != os.getpid():
+            self.abandon()
+            return
+        self.sock.close()  # the zygote exits on EOF
+        try:
+            self.proc.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            # Killing bwrap kills its pid namespace (--die-with-parent); in the weaker
+            # mode the child dies with the zygote (PR_SET_PDEATHSIG).
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc.stderr:
+            self.proc.stderr.close()
+        self._remove_scratch()
+
+    def abandon(self) -> None:
+        """In a forked copy of the owner: drop our descriptors, leave the owner's zygote alone."""
+        self.sock.close()
+        if self.proc.stderr:
+            self.proc.stderr.close()
+        self.proc.returncode = 0  # not ours to wait for
+
+    def _remove_scratch(self) -> None:
+        if self.scratch and self.owner_pid == os.getpid():
+            with contextlib.suppress(OSError):
+                os.rmdir(self.scratch)
+            self.scratch = None
+
+    # -- talking to the zygote ----------------------------------------------------------
+
+    def _fail(self, message: str) -> SandboxUnavailable:
+        self.broken = True
+        return SandboxUnavailable(message)
+
+    def _reply(self, timeout: float, *, starting: bool = False) -> bytes:
+        ready, _, _ = select.select([self.sock], [], [], timeout)
+        if not ready:
+            if starting:
+                self.proc.kill()
+                return self._raise(self._startup_failure())
+            raise self._fail(f"the sandbox's zygote did not answer within {timeout:g} s")
+        try:
+            reply = self.sock.recv(4096)
+        except OSError as exc:
+            raise self._fail(f"the sandbox's zygote connection broke: {exc}") from exc
+        if not reply:
+            if starting:
+                return self._raise(self._startup_failure())
+            raise self._fail("the sandbox's zygote died")
+        return reply
+
+    def _raise(self, error: SandboxUnavailable) -> bytes:
+        self.broken = True
+        raise error
+
+    def fork(self, fds: list[int]) -> None:
+        if self.proc.poll() is not None:
+            self.broken = True
+            raise ZygoteGone(f"the sandbox's zygote exited ({describe_status_code(self.proc.returncode)})")
+        try:
+            socket.send_fds(self.sock, [b"F"], fds)
+        except OSError as exc:
+            self.broken = True
+            raise ZygoteGone(f"the sandbox's zygote is gone: {exc}") from exc
+        reply = self._reply(self.config.reply_seconds)
+        if reply[:1] != b"K" or len(reply) != 5:
+            raise self._fail(f"the sandbox's zygote could not fork: {reply[1:200].decode(errors='replace')}")
+        (self.last_child,) = struct.unpack("!i", reply[1:])
+
+    def reap(self, grace: float) -> tuple[int, bool, float]:
+        """The child's wait status, whether the zygote had to kill it, and its CPU seconds."""
+        try:
+            self.sock.send(b"W" + struct.pack("!d", grace))
+        except OSError as exc:
+            raise self._fail(f"the sandbox's zygote is gone: {exc}") from exc
+        reply = self._reply(self.config.reply_seconds + grace)
+        if reply[:1] != b"S" or len(reply) != 1 + STATUS.size:
+            raise self._fail("the sandbox's zygote sent an unexpected reply")
+        status, killed, cpu = STATUS.unpack(reply[1:])
+        return status, killed, cpu
+
+    def run(self, job: SandboxJob) -> SandboxRun:
+        self.jobs += 1
+        return JobRun(self, job).execute()
+
+
+class JobRun:
+    """One job's pipes, frames and verdict."""
+
+    def __init__(self, zygote: Zygote, job: SandboxJob) -> None:
+        self.zygote = zygote
+        self.job = job
+        self.limits = job.limits
+        self.max_elements = job.limits.result_bytes
+        self.results = bytearray()
+        self.result_total = 0
+        self.output = bytearray()
+        self.output_total = 0
+        self.hello = False
+        self.module_seen = False
+        self.module_error: StudentError | None = None
+        self.missing: tuple[str, ...] = ()
+        self.calls: dict[str, CallOutcome] = {}
+        self.ended = False
+        self.stop: tuple[Termination, str] | None = None
+        self.started = 0.0
+        self.fork_seconds = 0.0
+        self.last_frame = 0.0
+        self.job_w = -1
+
+    def execute(self) -> SandboxRun:
+        payload = encode_job(self.job)
+        job_r, self.job_w = os.pipe2(os.O_CLOEXEC)
+        res_r, res_w = os.pipe2(os.O_CLOEXEC)
+        out_r, out_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            for fd in (self.job_w, res_w):
+                with contextlib.suppress(OSError):  # a smaller pipe only means more round trips
+                    fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_BYTES)
+            for fd in (self.job_w, res_r, out_r):
+                os.set_blocking(fd, False)
+            sent = os.write(self.job_w, payload)
+            self.started = time.monotonic()
+            try:
+                self.zygote.fork([job_r, res_w, out_w])
+            finally:
+                for fd in (job_r, res_w, out_w):
+                    os.close(fd)
+            if sent == len(payload):
+                self.close_job()
+            self.poll(memoryview(payload)[sent:], res_r, out_r)
+            self.close_job()
+            timed_out = self.stop is not None and self.stop[0] is Termination.TIME_LIMIT
+            grace = 0.0 if (self.ended or self.stop) else EXIT_GRACE_SECONDS
+            status, killed, cpu = self.zygote.reap(grace)
+        finally:
+            self.close_job()
+            os.close(res_r)
+            os.close(out_r)
+        if not self.hello:
+            raise self.zygote._fail(
+                "the sandbox child exited before it was ready"
+                + (" (wall-clock limit)" if timed_out else f" ({describe_status(status)})")
+            )
+        termination, detail = self.verdict(status, killed, cpu)
+        kept = self.output[: self.limits.output_kept_bytes]
+        truncated = self.output_total > len(kept)
+        # A cut through a multi-byte character drops its first bytes rather than show junk.
+        text = codecs.getincrementaldecoder("utf-8")(errors="replace").decode(bytes(kept), final=not truncated)
+        return SandboxRun(
+            module_error=self.module_error,
+            missing=self.missing,
+            calls=self.calls,
+            termination=termination,
+            termination_detail=detail,
+            output=text,
+            output_truncated=truncated,
+            fork_seconds=self.fork_seconds,
+            run_seconds=time.monotonic() - self.started,
+        )
+
+    # -- the poll loop ------------------------------------------------------------------
+
+    def close_job(self) -> None:
+        if self.job_w >= 0:
+            os.close(self.job_w)
+            self.job_w = -1
+
+    def poll(self, pending: memoryview, res_r: int, out_r: int) -> None:
+        poller = select.poll()
+        poller.register(res_r, select.POLLIN)
+        poller.register(out_r, select.POLLIN)
+        poller.register(self.zygote.sock, select.POLLIN)
+        if self.job_w >= 0:
+            poller.register(self.job_w, select.POLLOUT)
+        deadline = self.started + self.limits.wall_seconds
+        results_open = output_open = True
+        while self.stop is None and not self.ended and (results_open or output_open):
+            if not results_open:
+                # The child closed its results without an end frame: give its exit a
+                # moment to close the output pipe too, then reap it.
+                deadline = min(deadline, time.monotonic() + EXIT_GRACE_SECONDS)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if results_open:
+                    self.stop = (Termination.TIME_LIMIT, f"wall-clock limit of {self.limits.wall_seconds:g} s")
+                break
+            for fd, events in poller.poll(math.ceil(remaining * 1000)):
+                if fd == self.zygote.sock.fileno():
+                    raise self.zygote._fail("the sandbox's zygote spoke or died during a job")
+                if fd == self.job_w:
+                    pending = self.feed_job(self.job_w, pending, events)
+                    if not pending:
+                        poller.unregister(self.job_w)
+                        self.close_job()
+                elif fd == res_r:
+                    if not self.read_results(res_r):
+                        poller.unregister(res_r)
+                        results_open = False
+                elif fd == out_r and self.read_output(out_r) == 0:
+                    poller.unregister(out_r)
+                    output_open = False
+                if self.stop or self.ended:
+                    break
+        if self.ended and output_open:
+            # Output written before the end frame is already in the pipe.
+            while self.stop is None and self.read_output(out_r) > 0:
+                pass
+
+    def feed_job(self, job_w: int, pending: memoryview, events: int) -> memoryview:
+        if events & (select.POLLERR | select.POLLHUP):
+            return pending[:0]  # the child is gone or stopped reading
+        try:
+            return pending[os.write(job_w, pending) :]
+        except BlockingIOError:
+            return pending
+        except OSError:
+            return pending[:0]
+
+    def read_output(self, out_r: int) -> int:
+        """Bytes read: 0 at end of file, -1 when nothing is there right now."""
+        try:
+            data = os.read(out_r, READ_BYTES)
+        except BlockingIOError:
+            return -1
+        if not data:
+            return 0
+        room = self.limits.output_kept_bytes - len(self.output)
+        if room > 0:
+            self.output += data[:room]
+        self.output_total += len(data)
+        if self.output_total > self.limits.output_bytes:
+            self.stop = (Termination.OUTPUT_LIMIT, f"output exceeded {self.limits.output_bytes} bytes")
+        return len(data)
+
+    def read_results(self, res_r: int) -> bool:
+        try:
+            data = os.read(res_r, READ_BYTES)
+        except BlockingIOError:
+            return True
+        if not data:
+            return False
+        arrival = time.monotonic()
+        self.result_total += len(data)
+        self.results += data
+        while self.stop is None and not self.ended and len(self.results) >= FRAME_HEADER.size:
+            (size,) = FRAME_HEADER.unpack_from(self.results)
+            consumed = self.result_total - len(self.results)
+            if consumed + FRAME_HEADER.size + size > self.limits.result_bytes:
+                self.stop = (Termination.RESULT_LIMIT, f"results exceeded {self.limits.result_bytes} bytes")
+                break
+            if len(self.results) < FRAME_HEADER.size + size:
+                break
+            payload = bytes(self.results[FRAME_HEADER.size : FRAME_HEADER.size + size])
+            del self.results[: FRAME_HEADER.size + size]
+            self.frame(payload, arrival)
+        if self.stop is None and self.result_total > self.limits.result_bytes:
+            self.stop = (Termination.RESULT_LIMIT, f"results exceeded {self.limits.result_bytes} bytes")
+        return True
+
+    def frame(self, payload: bytes, arrival: float) -> None:
+        if not self.hello:
+            # Sent before any job code ran: a bad one is the grader's failure.
+            try:
+                fatal = decode_hello(parse_frame(payload))
+            except ProtocolViolation as exc:
+                raise self.zygote._fail(f"the sandbox child sent a bad greeting: {exc}") from exc
+            if fatal is not None:
+                raise self.zygote._fail(f"the sandbox child could not lock itself down: {fatal}")
+            self.hello = True
+            self.fork_seconds = arrival - self.started
+            self.last_frame = arrival
+            return
+        try:
+            obj = parse_frame(payload)
+            if not self.module_seen:
+                self.module_error, self.missing = decode_module(obj, self.job.entry_points)
+                self.module_seen = True
+            elif self.module_error is not None or len(self.calls) == len(self.job.calls):
+                decode_end(obj)
+                self.ended = True
+            else:
+                call = self.job.calls[len(self.calls)]
+                outcome = decode_call(obj, call, seconds=arrival - self.last_frame, max_elements=self.max_elements)
+                self.calls[call.id] = outcome
+        except ProtocolViolation as exc:
+            self.stop = (Termination.PROTOCOL, str(exc))
+            return
+        self.last_frame = arrival
+
+    # -- the verdict --------------------------------------------------------------------
+
+    def verdict(self, status: int, killed: bool, cpu: float) -> tuple[Termination, str]:
+        if self.stop is not None:
+            return self.stop
+        if self.ended:
+            if self.module_error is not None and self.module_error.type == "MemoryError":
+                return Termination.MEMORY_LIMIT, f"memory limit of {self.limits.memory_bytes} bytes"
+            return Termination.COMPLETED, ""
+        if killed:
+            return Termination.CRASHED, "closed its result pipe and kept running"
+        if os.WIFSIGNALED(status):
+            number = os.WTERMSIG(status)
+            if number == signal.SIGXCPU or (number == signal.SIGKILL and cpu >= self.limits.cpu_seconds):
+                return Termination.TIME_LIMIT, f"CPU limit of {self.limits.cpu_seconds} s ({signal_name(number)})"
+        return Termination.CRASHED, describe_status(status)
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def describe_status(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return signal_name(os.WTERMSIG(status))
+    if os.WIFEXITED(status):
+        return f"exit status {os.WEXITSTATUS(status)}"
+    return f"wait status {status}"
+
+
+def describe_status_code(returncode: int) -> str:
+    """A subprocess return code: negative for a signal."""
+    return signal_name(-returncode) if returncode < 0 else f"exit status {returncode}"
