@@ -9,12 +9,13 @@ from rest_framework.authtoken.models import Token
 from accounts.roles import INSTRUCTORS_GROUP
 from config.errors import Refusal, ServiceError
 
-# What instructors may do in the admin: author the bank and quizzes, read attempts.
+# What instructors may do in the admin: author the bank, quizzes and exercises; read
+# attempts, submissions and how they were graded.
 INSTRUCTOR_PERMISSIONS = {
-    "questions": ["question", "choice", "reading", "tag", "quiz", "quizquestion"],
+    "questions": ["question", "choice", "reading", "tag", "quiz", "quizquestion", "exercise", "exercisecheck"],
     "grader": [],
 }
-INSTRUCTOR_VIEW_ONLY = {"grader": ["attempt", "attemptanswer"]}
+INSTRUCTOR_VIEW_ONLY = {"grader": ["attempt", "attemptanswer", "submission", "gradingjob", "gradingresult"]}
 
 
 @transaction.atomic

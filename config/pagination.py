@@ -3,6 +3,7 @@ generic list views)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.db.models import Model, QuerySet
@@ -15,10 +16,19 @@ from rest_framework.views import APIView
 
 
 def paginated_response(
-    *, request: Request, view: APIView, queryset: QuerySet[Any], serializer: type[serializers.Serializer[Any]]
+    *,
+    request: Request,
+    view: APIView,
+    queryset: QuerySet[Any],
+    serializer: type[serializers.Serializer[Any]],
+    to_data: Callable[[Any], dict[str, Any]] | None = None,
 ) -> Response:
+    """One page; `to_data` builds an item already in `serializer`'s shape (when the item
+    needs more than its attributes), otherwise the serializer reads the objects."""
     paginator = PageNumberPagination()
     page: list[Model] = paginator.paginate_queryset(queryset, request, view=view) or []
+    if to_data is not None:
+        return paginator.get_paginated_response([to_data(item) for item in page])
     return paginator.get_paginated_response(serializer(page, many=True).data)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
-from grader.models import Attempt, AttemptAnswer
+from grader.models import Attempt, AttemptAnswer, GradingJob, Submission
 
 
 class AttemptAnswerInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -36,3 +36,61 @@ class AttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """The grading pipeline is append-only: it changes only through services."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class GradingJobInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = GradingJob
+    extra = 0
+    can_delete = False
+    fields = ("attempt", "state", "created_at", "available_at", "started_at", "finished_at", "worker", "error")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Submission)
+class SubmissionAdmin(ReadOnlyAdmin):
+    list_display = ["id", "exercise", "user", "status", "score", "created_at", "graded_at"]
+    list_filter = ["status", "exercise"]
+    search_fields = ["user__username", "user__email", "exercise__slug"]
+    date_hierarchy = "created_at"
+    list_select_related = ["exercise", "user", "result"]
+    inlines = [GradingJobInline]
+    fields = ["exercise", "user", "status", "created_at", "graded_at", "code", "verdict", "output"]
+    readonly_fields = ["exercise", "user", "status", "created_at", "graded_at", "code", "verdict", "output"]
+
+    @admin.display(description="score")
+    def score(self, submission: Submission) -> str:
+        result = getattr(submission, "result", None)
+        return f"{result.score}/{result.max_score}" if result else "-"
+
+    @admin.display(description="verdict")
+    def verdict(self, submission: Submission) -> str:
+        result = getattr(submission, "result", None)
+        if result is None:
+            return "-"
+        lines = [result.summary] + [
+            f"{'PASS' if check['passed'] else 'FAIL'} {check['name']} ({check['score']}/{check['max_score']}): "
+            f"{check['message']}"
+            for check in result.checks
+        ]
+        return "\n".join(lines)
+
+    @admin.display(description="output")
+    def output(self, submission: Submission) -> str:
+        result = getattr(submission, "result", None)
+        return result.output if result else ""

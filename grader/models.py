@@ -4,7 +4,11 @@ An attempt moves in_progress -> submitted (scored) or in_progress -> expired (it
 ran out unsubmitted). Both end states are final: services never update an ended attempt
 or its answers, and the constraints below make an inconsistent row impossible.
 
-Code submissions and grading jobs (submission -> grading job -> result) join this app.
+Code submissions are graded through an append-only pipeline: a Submission is never
+edited; each grading attempt is its own GradingJob row (queued -> running -> succeeded or
+failed); the verdict is one GradingResult per submission, so a job that runs twice (a
+worker killed after storing, a redelivered message) cannot record a second verdict.
+Submission.status is the one denormalised field, kept in step by the same transactions.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 
-from questions.models import Question, Quiz
+from questions.models import Exercise, ExerciseKey, Question, Quiz
 
 
 class AttemptState(models.TextChoices):
@@ -108,3 +112,106 @@ class AttemptAnswer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.attempt}: {self.question}"
+
+
+class SubmissionStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    GRADED = "graded", "Graded"
+    # A grader failure that persisted after retries: never counts against the student.
+    ERROR = "error", "Grader error"
+
+
+class Submission(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions")
+    exercise = models.ForeignKey(Exercise, on_delete=models.PROTECT, related_name="submissions")
+    key = models.ForeignKey(ExerciseKey, on_delete=models.PROTECT, related_name="submissions")
+    code = models.TextField()
+    status = models.CharField(max_length=10, choices=SubmissionStatus.choices, default=SubmissionStatus.QUEUED)
+    created_at = models.DateTimeField()
+    graded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status=SubmissionStatus.GRADED, graded_at__isnull=False)
+                | (~Q(status=SubmissionStatus.GRADED) & Q(graded_at__isnull=True)),
+                name="submission_graded_at_iff_graded",
+            ),
+        ]
+        indexes = [models.Index(fields=["exercise", "user", "-created_at"], name="submission_history")]
+
+    def __str__(self) -> str:
+        return f"Submission {self.pk} by {self.user} on {self.exercise}"
+
+
+class JobState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    # This attempt ended without a verdict (grader error, or its worker vanished past
+    # the lease); a later attempt may follow.
+    FAILED = "failed", "Failed"
+
+
+class GradingJob(models.Model):
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="jobs")
+    attempt = models.PositiveSmallIntegerField(help_text="1 for the first grading attempt, and so on.")
+    state = models.CharField(max_length=10, choices=JobState.choices, default=JobState.QUEUED)
+    created_at = models.DateTimeField()
+    # Not to be started before this (backoff after a grader error).
+    available_at = models.DateTimeField()
+    # When a message for this job was last sent; the sweeper resends queued jobs whose
+    # message may have been lost with the broker.
+    enqueued_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    # A running job whose lease has passed is presumed lost with its worker.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True, help_text="Why this attempt failed (grader side).")
+
+    class Meta:
+        ordering = ["submission", "attempt"]
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "attempt"], name="grading_job_attempt_unique"),
+            models.UniqueConstraint(
+                fields=["submission"],
+                condition=Q(state__in=[JobState.QUEUED, JobState.RUNNING]),
+                name="grading_job_one_active",
+            ),
+            models.CheckConstraint(condition=Q(attempt__gte=1), name="grading_job_attempt_positive"),
+            models.CheckConstraint(
+                condition=~Q(state=JobState.RUNNING) | Q(started_at__isnull=False, lease_expires_at__isnull=False),
+                name="grading_job_running_has_lease",
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "available_at"], name="grading_job_state")]
+
+    def __str__(self) -> str:
+        return f"Job {self.pk} (attempt {self.attempt}) for submission {self.submission_id}"
+
+
+class GradingResult(models.Model):
+    submission = models.OneToOneField(Submission, on_delete=models.CASCADE, related_name="result")
+    job = models.ForeignKey(GradingJob, on_delete=models.PROTECT, related_name="results")
+    score = models.DecimalField(max_digits=8, decimal_places=2)
+    max_score = models.DecimalField(max_digits=8, decimal_places=2)
+    # [{"name", "passed", "score", "max_score", "message"}] in the exercise's order.
+    checks = models.JSONField(default=list)
+    summary = models.TextField(blank=True, help_text="One line for the whole run, e.g. 'SyntaxError on line 3'.")
+    output = models.TextField(blank=True)
+    # Seconds spent per stage, for operators and the benchmark.
+    timings = models.JSONField(default=dict)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(score__gte=0) & Q(score__lte=F("max_score")), name="grading_result_score_in_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Result for submission {self.submission_id}: {self.score}/{self.max_score}"

@@ -9,8 +9,8 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Prefetch, QuerySet
 
 from accounts.roles import user_is_instructor, user_pk
-from grader.models import Attempt, AttemptAnswer, AttemptState
-from questions.models import Choice, Question, Quiz, Reading, RevealPolicy
+from grader.models import Attempt, AttemptAnswer, AttemptState, GradingResult, Submission
+from questions.models import Choice, Exercise, Question, Quiz, Reading, RevealPolicy
 
 
 @dataclass(frozen=True)
@@ -104,3 +104,30 @@ def attempt_reveals_answers(*, attempt: Attempt, user: AbstractBaseUser | Anonym
         return True
     reveal_at = attempt_reveal_time(attempt=attempt)
     return reveal_at is not None and reveal_at <= now
+
+
+def submission_get_visible(*, submission_id: int, user: AbstractBaseUser | AnonymousUser) -> Submission:
+    """The submission for its owner or an instructor; Submission.DoesNotExist otherwise."""
+    submissions = Submission.objects.select_related("exercise", "user", "key", "result")
+    if not user_is_instructor(user=user):
+        submissions = submissions.filter(user_id=user_pk(user=user))
+    return submissions.get(id=submission_id)
+
+
+def submission_list_for_exercise(*, exercise: Exercise, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Submission]:
+    """Instructors see every submission to the exercise; students their own."""
+    submissions = (
+        Submission.objects.filter(exercise=exercise)
+        .select_related("exercise", "user", "key", "result")
+        .order_by("-created_at", "-id")
+    )
+    if user_is_instructor(user=user):
+        return submissions
+    return submissions.filter(user_id=user_pk(user=user))
+
+
+def submission_result(*, submission: Submission) -> GradingResult | None:
+    try:
+        return submission.result
+    except GradingResult.DoesNotExist:
+        return None

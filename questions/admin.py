@@ -165,3 +165,5 @@ class QuizAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
 
 admin.site.register(Tag, search_fields=["name"])
+
+from questions import exercise_admin  # noqa: E402,F401 - registers the exercise admin

@@ -15,9 +15,12 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.pagination import paginated_response, paginated_schema
+from questions.exercises import signature_name
 from questions.markdown import render_markdown
-from questions.models import Choice, Question, Quiz
+from questions.models import Choice, Exercise, Question, Quiz
 from questions.selectors import (
+    exercise_get_visible,
+    exercise_list_visible,
     quiz_get_visible,
     quiz_list_visible,
     quiz_max_score,
@@ -109,3 +112,91 @@ class QuizDetailApi(APIView):
         # `data` already has OutputSerializer's shape; a second serializer pass over a dozen
         # nested questions would cost more than the rest of the request.
         return Response(data)
+
+
+# --- Code exercises --------------------------------------------------------------------
+# What students may know of an exercise: the statement, the starter code, the functions to
+# write and the visible checks. Never a hidden check's existence details, a setup, an
+# expected value or the reference solution.
+
+
+class ExerciseFunctionSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    signature = serializers.CharField()
+
+
+class VisibleCheckSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    points = serializers.DecimalField(max_digits=6, decimal_places=2)
+    description = serializers.CharField()
+
+
+class ExerciseSummarySerializer(serializers.Serializer[Any]):
+    slug = serializers.SlugField()
+    title = serializers.CharField()
+    max_score = serializers.DecimalField(max_digits=8, decimal_places=2)
+
+
+@extend_schema_serializer(component_name="ExerciseDetail")
+class ExerciseDetailSerializer(ExerciseSummarySerializer):
+    prompt = serializers.CharField(help_text="Markdown.")
+    prompt_html = serializers.CharField(help_text="The prompt rendered to sanitized HTML.")
+    starter_code = serializers.CharField()
+    functions = ExerciseFunctionSerializer(many=True)
+    time_limit_seconds = serializers.IntegerField()
+    memory_limit_mb = serializers.IntegerField()
+    checks = VisibleCheckSerializer(many=True, help_text="The visible checks; hidden ones are counted, not shown.")
+    hidden_checks = serializers.IntegerField()
+    hidden_points = serializers.DecimalField(max_digits=8, decimal_places=2)
+
+
+def exercise_summary_data(*, exercise: Exercise) -> dict[str, Any]:
+    points = sum((check.points for check in exercise.checks.all()), Decimal(0))
+    return {"slug": exercise.slug, "title": exercise.title, "max_score": points}
+
+
+def exercise_detail_data(*, exercise: Exercise) -> dict[str, Any]:
+    checks = list(exercise.checks.all())
+    visible = [check for check in checks if not check.is_hidden]
+    hidden = [check for check in checks if check.is_hidden]
+    signatures = [line.strip() for line in exercise.functions.splitlines() if line.strip()]
+    return {
+        **exercise_summary_data(exercise=exercise),
+        "prompt": exercise.prompt,
+        "prompt_html": render_markdown(text=exercise.prompt),
+        "starter_code": exercise.starter_code,
+        "functions": [{"name": signature_name(s) or "", "signature": s} for s in signatures],
+        "time_limit_seconds": exercise.time_limit_seconds,
+        "memory_limit_mb": exercise.memory_limit_mb,
+        "checks": [{"name": c.name, "points": c.points, "description": c.description} for c in visible],
+        "hidden_checks": len(hidden),
+        "hidden_points": sum((c.points for c in hidden), Decimal(0)),
+    }
+
+
+class ExerciseListApi(APIView):
+    """Exercises the caller can see: published and validated ones, or all for instructors."""
+
+    @extend_schema(
+        operation_id="exercises_list",
+        responses={200: paginated_schema(name="PaginatedExerciseSummaryList", item=ExerciseSummarySerializer)},
+    )
+    def get(self, request: Request) -> Response:
+        exercises = exercise_list_visible(user=request.user).prefetch_related("checks")
+        return paginated_response(
+            request=request,
+            view=self,
+            queryset=exercises,
+            serializer=ExerciseSummarySerializer,
+            to_data=lambda exercise: exercise_summary_data(exercise=exercise),
+        )
+
+
+class ExerciseDetailApi(APIView):
+    @extend_schema(responses={200: ExerciseDetailSerializer})
+    def get(self, request: Request, slug: str) -> Response:
+        try:
+            exercise = exercise_get_visible(slug=slug, user=request.user)
+        except Exercise.DoesNotExist:
+            raise NotFound(f"There is no exercise '{slug}'.") from None
+        return Response(exercise_detail_data(exercise=exercise))

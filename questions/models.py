@@ -199,3 +199,147 @@ class QuizQuestion(models.Model):
     @property
     def effective_points(self) -> Decimal:
         return self.points if self.points is not None else self.question.points
+
+
+# --- Code exercises -------------------------------------------------------------------
+#
+# An exercise asks for Python functions; its checks say how the student's functions are
+# called (instructor code that runs only inside the sandbox) and how the results are
+# judged (on the trusted side, against values the reference solution produced). What
+# grading depends on is snapshotted into an ExerciseKey; students see an exercise only
+# when it is published *and* its current key has been validated with full marks.
+
+
+class CheckKind(models.TextChoices):
+    CLOSE = "close", "Close to the reference (rtol/atol)"
+    FINITE = "finite", "Every element finite"
+    SCALAR = "scalar", "A single real number"
+    SHAPE = "shape", "Same shape as the reference, numeric"
+    UNCHANGED = "unchanged", "Arguments not modified"
+    GRADIENT = "gradient", "Matches central finite differences"
+    RANGE = "range", "Within [lower, upper]"
+    TIME = "time", "Finishes within a time"
+
+
+class Exercise(models.Model):
+    slug = models.SlugField(max_length=100, unique=True, help_text="Stable identity used by exercise files.")
+    title = models.CharField(max_length=200)
+    prompt = models.TextField(help_text="Markdown: what to implement, and why.")
+    functions = models.TextField(
+        help_text="The functions students define, one signature per line, e.g. "
+        "'binary_cross_entropy(y_true, y_pred, eps=1e-7) -> float'."
+    )
+    starter_code = models.TextField(blank=True)
+    reference_solution = models.TextField(
+        help_text="Never shown to students. Expected values are computed by running it in the sandbox."
+    )
+    time_limit_seconds = models.PositiveSmallIntegerField(default=5, help_text="Wall clock for a whole submission.")
+    memory_limit_mb = models.PositiveIntegerField(default=512)
+    is_published = models.BooleanField(
+        default=False, help_text="Students see a published exercise once its reference solution validates."
+    )
+    # sha256 of everything grading depends on (see questions.exercises.exercise_spec);
+    # the key with this fingerprint is the one submissions are graded against.
+    spec_fingerprint = models.CharField(max_length=64, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(time_limit_seconds__gte=1) & Q(time_limit_seconds__lte=60),
+                name="exercise_time_limit_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(memory_limit_mb__gte=64) & Q(memory_limit_mb__lte=4096),
+                name="exercise_memory_limit_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class ExerciseCheck(models.Model):
+    exercise = models.ForeignKey(Exercise, on_delete=models.CASCADE, related_name="checks")
+    position = models.PositiveSmallIntegerField(default=0)
+    name = models.SlugField(max_length=100)
+    kind = models.CharField(max_length=20, choices=CheckKind.choices, default=CheckKind.CLOSE)
+    points = models.DecimalField(
+        max_digits=6, decimal_places=2, default=Decimal(1), validators=[MinValueValidator(Decimal(0))]
+    )
+    is_hidden = models.BooleanField(
+        default=False, help_text="Students never see a hidden check's inputs, description or expected values."
+    )
+    description = models.TextField(blank=True, help_text="Shown to students for visible checks.")
+    failure_message = models.TextField(blank=True, help_text="Shown when the check fails.")
+    seed = models.PositiveIntegerField(default=0, help_text="Seeds `rng` in the setup.")
+    setup = models.TextField(
+        blank=True,
+        help_text="Python run in the sandbox before the student's code, with `np` and `rng`; "
+        "the names it binds are the inputs.",
+    )
+    call = models.TextField(help_text="A Python expression using the student's functions and the inputs.")
+    rtol = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.0)])
+    atol = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.0)])
+    lower = models.FloatField(null=True, blank=True)
+    upper = models.FloatField(null=True, blank=True)
+    seconds = models.FloatField(null=True, blank=True, validators=[MinValueValidator(0.0)])
+    track = models.CharField(
+        max_length=300, blank=True, help_text="unchanged: comma-separated input names that must not change."
+    )
+    of = models.TextField(blank=True, help_text="gradient: the function's value, an expression of `wrt`.")
+    wrt = models.CharField(max_length=100, blank=True, help_text="gradient: the input to perturb.")
+    step = models.FloatField(null=True, blank=True, help_text="gradient: finite-difference step (1e-5).")
+
+    class Meta:
+        ordering = ["exercise", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["exercise", "name"], name="exercise_check_name_unique"),
+            models.UniqueConstraint(fields=["exercise", "position"], name="exercise_check_position_unique"),
+            models.CheckConstraint(condition=Q(points__gte=0), name="exercise_check_points_non_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class KeyStatus(models.TextChoices):
+    PENDING = "pending", "Validation pending"
+    RUNNING = "running", "Validating"
+    VALID = "valid", "Valid: the reference scores full marks"
+    INVALID = "invalid", "Invalid: the reference does not score full marks"
+
+
+class ExerciseKey(models.Model):
+    """An immutable answer key: the grading spec at one moment, and the reference's results.
+
+    Submissions point at the key they were made against, so editing an exercise never
+    changes how an earlier submission was (or will be) graded.
+    """
+
+    exercise = models.ForeignKey(Exercise, on_delete=models.CASCADE, related_name="keys")
+    fingerprint = models.CharField(max_length=64)
+    spec = models.JSONField(help_text="Functions, limits, checks and reference solution, as graded.")
+    status = models.CharField(max_length=10, choices=KeyStatus.choices, default=KeyStatus.PENDING)
+    # Hidden from students and from the sandbox: per check name, what the reference
+    # returned (only for the kinds that compare against it).
+    expected = models.JSONField(default=dict)
+    # Per-check outcome of the reference run, for the instructor.
+    report = models.JSONField(default=list)
+    summary = models.TextField(blank=True)
+    reference_score = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
+    max_score = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal(0))
+    created_at = models.DateTimeField(auto_now_add=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    validated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["exercise", "fingerprint"], name="exercise_key_fingerprint_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.exercise} key {self.fingerprint[:12]} ({self.status})"

@@ -4,10 +4,19 @@ from datetime import datetime
 from decimal import Decimal
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
 
 from accounts.roles import user_is_instructor
-from questions.models import Choice, Question, Quiz, QuizQuestion
+from questions.models import (
+    Choice,
+    Exercise,
+    ExerciseCheck,
+    ExerciseKey,
+    KeyStatus,
+    Question,
+    Quiz,
+    QuizQuestion,
+)
 
 
 def quiz_list_visible(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Quiz]:
@@ -54,3 +63,24 @@ def question_list_for_export(*, quiz: Quiz | None = None) -> QuerySet[Question]:
     if quiz is not None:
         return questions.filter(quiz_questions__quiz=quiz).order_by("quiz_questions__position")
     return questions.order_by("slug")
+
+
+def exercise_list_visible(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Exercise]:
+    """Instructors see every exercise; students the published ones whose current answer
+    key has validated (the reference solution scored full marks)."""
+    exercises = Exercise.objects.order_by("title", "id")
+    if user_is_instructor(user=user):
+        return exercises
+    valid_keys = ExerciseKey.objects.filter(
+        exercise=OuterRef("pk"), fingerprint=OuterRef("spec_fingerprint"), status=KeyStatus.VALID
+    )
+    return exercises.filter(is_published=True).filter(Exists(valid_keys))
+
+
+def exercise_get_visible(*, slug: str, user: AbstractBaseUser | AnonymousUser) -> Exercise:
+    """The exercise, or Exercise.DoesNotExist when it is missing or not visible to this user."""
+    return exercise_list_visible(user=user).get(slug=slug)
+
+
+def exercise_visible_checks(*, exercise: Exercise) -> list[ExerciseCheck]:
+    return list(exercise.checks.order_by("position", "id"))

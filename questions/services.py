@@ -1,4 +1,5 @@
-"""Writes to the question bank: upsert from file specs, import, export, duplicate."""
+"""Writes to the question bank: upsert from file specs, import, export, duplicate; the
+same for code exercises, whose grading spec is keyed and validated (see ExerciseKey)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from pathlib import Path
 
 from django.db import transaction
 
+from questions.exercise_files import is_exercise_folder, parse_exercise_folder, write_exercise_folder
+from questions.exercises import ExerciseSpec, exercise_to_spec, fingerprint, grading_spec
 from questions.files import (
     ChoiceSpec,
     QuestionFileError,
@@ -19,8 +22,22 @@ from questions.files import (
     render_question,
     render_quiz,
 )
-from questions.models import Choice, Question, Quiz, QuizQuestion, Reading, Tag
+from questions.models import (
+    Choice,
+    Exercise,
+    ExerciseCheck,
+    ExerciseKey,
+    KeyStatus,
+    Question,
+    Quiz,
+    QuizQuestion,
+    Reading,
+    Tag,
+)
 from questions.selectors import question_list_for_export
+from workers.dispatch import enqueue_on_commit
+
+VALIDATE_TASK = "grader.validate_exercise_key"
 
 QUIZ_FILE = "quiz.md"
 
@@ -186,6 +203,8 @@ def _collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
     for path in paths:
         if path.is_dir():
             for folder in sorted({path, *(p for p in path.rglob("*") if p.is_dir())}):
+                if _inside_exercise_folder(folder):
+                    continue  # an exercise's prompt.md is not a question
                 questions += _question_files(folder)
                 if (folder / QUIZ_FILE).is_file():
                     quizzes.append(folder / QUIZ_FILE)
@@ -194,6 +213,10 @@ def _collect_files(paths: Iterable[Path]) -> tuple[list[Path], list[Path]]:
         else:
             questions.append(path)
     return questions, quizzes
+
+
+def _inside_exercise_folder(folder: Path) -> bool:
+    return any(is_exercise_folder(parent) for parent in (folder, *folder.parents))
 
 
 def _read(path: Path) -> str:
@@ -304,3 +327,134 @@ def question_duplicate(*, question: Question) -> Question:
         spec=QuestionSpec(**{**spec.__dict__, "slug": slug, "title": f"{question.title} (copy)"[:200]})
     )
     return copy
+
+
+# --- Code exercises --------------------------------------------------------------------
+
+
+def exercise_key_ensure(*, exercise: Exercise) -> ExerciseKey:
+    """Fingerprint what grading depends on; a new fingerprint gets a new key, validated
+    by a worker running the reference solution in the sandbox."""
+    spec = grading_spec(spec=exercise_to_spec(exercise=exercise))
+    current = fingerprint(spec=spec)
+    if exercise.spec_fingerprint != current:
+        Exercise.objects.filter(pk=exercise.pk).update(spec_fingerprint=current)
+        exercise.spec_fingerprint = current
+    key, created = ExerciseKey.objects.get_or_create(exercise=exercise, fingerprint=current, defaults={"spec": spec})
+    if created:
+        enqueue_on_commit(task=VALIDATE_TASK, args=[key.pk])
+    return key
+
+
+def exercise_upsert(*, spec: ExerciseSpec) -> tuple[Exercise, str]:
+    """Create or update the exercise with this slug; 'created', 'updated' or 'unchanged'."""
+    with transaction.atomic():
+        exercise = Exercise.objects.filter(slug=spec.slug).first()
+        if exercise is not None and exercise_to_spec(exercise=exercise) == spec:
+            exercise_key_ensure(exercise=exercise)
+            return exercise, "unchanged"
+        outcome = "created" if exercise is None else "updated"
+        exercise = exercise or Exercise(slug=spec.slug)
+        exercise.title = spec.title
+        exercise.prompt = spec.prompt
+        exercise.functions = "\n".join(spec.functions)
+        exercise.starter_code = spec.starter_code
+        exercise.reference_solution = spec.reference_solution
+        exercise.time_limit_seconds = spec.time_limit_seconds
+        exercise.memory_limit_mb = spec.memory_limit_mb
+        exercise.is_published = spec.published
+        exercise.save()
+        ExerciseCheck.objects.filter(exercise=exercise).delete()
+        ExerciseCheck.objects.bulk_create(
+            ExerciseCheck(
+                exercise=exercise,
+                position=position,
+                name=check.name,
+                kind=check.kind,
+                points=check.points,
+                is_hidden=check.hidden,
+                description=check.description,
+                failure_message=check.message,
+                seed=check.seed,
+                setup=check.setup,
+                call=check.call,
+                rtol=check.rtol,
+                atol=check.atol,
+                lower=check.lower,
+                upper=check.upper,
+                seconds=check.seconds,
+                track=", ".join(check.track),
+                of=check.of,
+                wrt=check.wrt,
+                step=check.step,
+            )
+            for position, check in enumerate(spec.checks)
+        )
+        exercise_key_ensure(exercise=exercise)
+    return exercise, outcome
+
+
+def _exercise_folders(paths: Iterable[Path]) -> list[Path]:
+    folders: set[Path] = set()
+    for path in paths:
+        if is_exercise_folder(path):
+            folders.add(path)
+        elif path.is_dir():
+            folders.update(p.parent for p in path.rglob("exercise.yaml"))
+    return sorted(folders)
+
+
+def exercises_import(*, paths: Iterable[Path], update_existing: bool = True) -> BankImportReport:
+    """Import exercise folders: all of them, or nothing when any is invalid."""
+    paths = list(paths)
+    problems: list[str] = []
+    specs: list[ExerciseSpec] = []
+    seen: dict[str, Path] = {}
+    for folder in _exercise_folders(paths):
+        try:
+            spec = parse_exercise_folder(folder)
+        except QuestionFileError as exc:
+            problems.append(str(exc))
+            continue
+        if spec.slug in seen:
+            problems.append(f"{folder / 'exercise.yaml'}:1: slug {spec.slug!r} is also used by {seen[spec.slug]}")
+            continue
+        seen[spec.slug] = folder
+        specs.append(spec)
+    if problems:
+        raise BankImportError(problems)
+    if not specs:
+        raise BankImportError([f"{', '.join(map(str, paths)) or '(no paths)'}: no exercise folders (exercise.yaml)"])
+    report = BankImportReport()
+    with transaction.atomic():
+        for spec in specs:
+            if not update_existing and Exercise.objects.filter(slug=spec.slug).exists():
+                report.unchanged.append(spec.slug)
+                continue
+            _, outcome = exercise_upsert(spec=spec)
+            getattr(report, outcome).append(spec.slug)
+    return report
+
+
+def exercises_export(*, out_dir: Path, slugs: Sequence[str] = ()) -> list[Path]:
+    """One folder per exercise, in the format exercises_import reads."""
+    exercises = Exercise.objects.order_by("slug")
+    if slugs:
+        exercises = exercises.filter(slug__in=slugs)
+    written: list[Path] = []
+    for exercise in exercises.prefetch_related("checks"):
+        written += write_exercise_folder(spec=exercise_to_spec(exercise=exercise), folder=out_dir / exercise.slug)
+    return written
+
+
+def exercise_key_revalidate(*, exercise: Exercise) -> ExerciseKey:
+    """Validate the current spec again (e.g. after a flaky time check failed it)."""
+    key = exercise_key_ensure(exercise=exercise)
+    if key.status == KeyStatus.INVALID and (
+        ExerciseKey.objects.filter(pk=key.pk, status=KeyStatus.INVALID).update(
+            status=KeyStatus.PENDING, claimed_at=None, validated_at=None
+        )
+        == 1
+    ):
+        enqueue_on_commit(task=VALIDATE_TASK, args=[key.pk])
+    return key

@@ -11,7 +11,7 @@ mkdir -p var
 # Its own session: a terminal's Ctrl-C would otherwise also hit the worker's pool
 # children, and a child killed while holding the pool's queue lock can leave the worker
 # hanging in shutdown. The worker is stopped below with a single TERM instead.
-setsid "$BIN/celery" -A workers worker --beat --loglevel=INFO --queues=default \
+setsid "$BIN/celery" -A workers worker --beat --loglevel=INFO --queues=default,grading \
     --concurrency=2 --schedule var/celerybeat-schedule &
 worker=$!
 

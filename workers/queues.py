@@ -8,3 +8,6 @@ import enum
 
 class Queue(enum.StrEnum):
     DEFAULT = "default"
+    # Code grading and exercise validation: long, CPU-bound and sandboxed, so kept apart
+    # from quick housekeeping and consumed one message at a time (prefetch 1).
+    GRADING = "grading"

@@ -128,6 +128,21 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 # it covers network latency and a student pressing submit at the last second.
 QUIZ_SUBMIT_GRACE_SECONDS = env_int("QUIZ_SUBMIT_GRACE_SECONDS", default=30, minimum=0)
 
+# --- Code submissions and their grading ----------------------------------------------
+SUBMISSION_MAX_CODE_BYTES = env_int("SUBMISSION_MAX_CODE_BYTES", default=64 * 1024, minimum=1)
+# A grading attempt that fails on the grader's side (never the student's) is retried
+# after GRADING_RETRY_BACKOFF_SECONDS * 2**(attempt-1), up to this many attempts in all.
+GRADING_MAX_ATTEMPTS = env_int("GRADING_MAX_ATTEMPTS", default=4, minimum=1)
+GRADING_RETRY_BACKOFF_SECONDS = env_int("GRADING_RETRY_BACKOFF_SECONDS", default=5, minimum=0)
+# A running job holds a lease of the exercise's time limit plus this margin; past it the
+# worker is presumed lost (killed, machine gone) and the job is tried again.
+GRADING_LEASE_MARGIN_SECONDS = env_int("GRADING_LEASE_MARGIN_SECONDS", default=60, minimum=1)
+# A queued job whose message was sent this long ago without being claimed is sent again
+# (its message may have died with the broker). Duplicates are harmless: claims are
+# conditional.
+GRADING_REDELIVER_AFTER_SECONDS = env_int("GRADING_REDELIVER_AFTER_SECONDS", default=60, minimum=1)
+GRADING_SWEEP_SECONDS = env_int("GRADING_SWEEP_SECONDS", default=15, minimum=1)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "accounts.authentication.StrictTokenAuthentication",
@@ -147,6 +162,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "login": env_rate("LOGIN_THROTTLE_RATE", default="10/min"),
         "login_username": env_rate("LOGIN_USERNAME_THROTTLE_RATE", default="30/hour"),
+        "submissions": env_rate("SUBMISSION_THROTTLE_RATE", default="20/min"),
     },
     # How many reverse proxies in front of the app append to X-Forwarded-For. 0 (the
     # default) ignores the header, which clients can forge, and throttles by the peer
@@ -192,6 +208,9 @@ def filesystem_broker_options(folder: Path) -> dict[str, Any]:
         "data_folder_out": str(folder / "messages"),
         "control_folder": str(folder / "control"),
         "store_processed": False,
+        # The transport polls the folder; kombu's default of 1 s would add up to a second
+        # to every submission's wait on the embedded defaults.
+        "polling_interval": 0.05,
     }
 
 
@@ -205,6 +224,19 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"  # workers.queues.Queue.DEFAULT
+CELERY_TASK_ROUTES = {
+    "grader.grade_submission": {"queue": "grading"},  # workers.queues.Queue.GRADING
+    "grader.validate_exercise_key": {"queue": "grading"},
+}
+# The database is the source of truth and the queue only a doorbell, but a message is
+# still acknowledged only once its task has finished, and put back if the worker process
+# running it dies; one message at a time per process, so none waits behind a long job.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Publishing must not hang a request when the broker is down: give up quickly, the
+# committed job is resent by the sweeper.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
@@ -212,4 +244,5 @@ CELERY_BEAT_SCHEDULE = {
         "task": "grader.expire_overdue_attempts",
         "schedule": env_int("ATTEMPT_EXPIRY_SWEEP_SECONDS", default=60, minimum=1),
     },
+    "sweep-grading-jobs": {"task": "grader.sweep_grading_jobs", "schedule": GRADING_SWEEP_SECONDS},
 }

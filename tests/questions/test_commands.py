@@ -95,7 +95,10 @@ def test_it_refuses_to_export_an_unknown_quiz(tmp_path: Path):
 def test_it_seeds_the_bank():
     output = _call("seed_bank")
 
-    assert output.strip() == f"seed_bank: 12 created, 0 updated, 0 already present; quizzes written: {QUIZ_SLUG}"
+    assert output.strip() == (
+        f"seed_bank: 12 created, 0 updated, 0 already present; quizzes written: {QUIZ_SLUG}; "
+        "exercises: 5 created, 0 updated, 0 already present"
+    )
     assert Question.objects.get(title=SEED_TITLE).choices.count() == 4
     assert Question.objects.filter(type=QuestionType.NUMERIC, numeric_answer=0.952).exists()
     assert Question.objects.filter(type=QuestionType.MULTIPLE).exists()
@@ -108,7 +111,10 @@ def test_it_seeds_only_once():
 
     output = _call("seed_bank")
 
-    assert output.strip() == "seed_bank: 0 created, 0 updated, 12 already present; quizzes written: none"
+    assert output.strip() == (
+        "seed_bank: 0 created, 0 updated, 12 already present; quizzes written: none; "
+        "exercises: 0 created, 0 updated, 5 already present"
+    )
     assert _counts() == before == (12, before[1], 1, 12)
     assert Question.objects.filter(title=SEED_TITLE).count() == 1
 

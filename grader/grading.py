@@ -1,0 +1,364 @@
+"""Code submissions: accept, grade in the sandbox, record the verdict exactly once.
+
+The pipeline is append-only (see grader.models): submission -> grading job(s) -> one
+result. Every step that changes state is a conditional UPDATE or an insert guarded by a
+unique constraint, so a job delivered twice, a worker killed mid-grade or a sweeper
+racing a slow worker all end in one verdict. No transaction is held while the sandbox
+runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.roles import user_pk
+from config.errors import Refusal, ServiceError
+from grader.checks import ExpectedProblem, expected_from_reference, judge, limits_for, sandbox_job
+from grader.models import GradingJob, GradingResult, JobState, Submission, SubmissionStatus
+from questions.exercises import grading_spec_checks
+from questions.models import Exercise, ExerciseKey, KeyStatus
+from workers.dispatch import enqueue, enqueue_on_commit
+from workers.sandbox.protocol import SandboxJob, SandboxRun, SandboxUnavailable
+
+logger = logging.getLogger(__name__)
+
+GRADE_TASK = "grader.grade_submission"
+VALIDATE_TASK = "grader.validate_exercise_key"
+
+SandboxRunner = Callable[[SandboxJob], SandboxRun]
+
+
+def _default_runner(job: SandboxJob) -> SandboxRun:
+    from workers.sandbox import sandbox_run  # the sandbox machinery loads only where grading runs
+
+    return sandbox_run(job=job)
+
+
+def _worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+# --- Accepting -------------------------------------------------------------------------
+
+
+def code_problems(*, code: str) -> list[str]:
+    problems = []
+    if not code.strip():
+        problems.append("The code is empty.")
+    if "\x00" in code:
+        problems.append("The code contains a NUL character.")
+    try:
+        size = len(code.encode("utf-8"))
+    except UnicodeEncodeError:
+        problems.append("The code is not valid UTF-8 (it contains a lone surrogate).")
+    else:
+        if size > settings.SUBMISSION_MAX_CODE_BYTES:
+            problems.append(f"The code is {size} bytes; at most {settings.SUBMISSION_MAX_CODE_BYTES} are accepted.")
+    return problems
+
+
+def exercise_current_key(*, exercise: Exercise) -> ExerciseKey | None:
+    return ExerciseKey.objects.filter(exercise=exercise, fingerprint=exercise.spec_fingerprint).first()
+
+
+def submission_create(*, user: AbstractBaseUser | AnonymousUser, exercise: Exercise, code: str) -> Submission:
+    if problems := code_problems(code=code):
+        raise ServiceError.invalid({"code": problems})
+    key = exercise_current_key(exercise=exercise)
+    if key is None or key.status != KeyStatus.VALID:
+        raise ServiceError(
+            kind=Refusal.CONFLICT,
+            code="exercise_not_validated",
+            message="This exercise's checks have not been validated yet; submissions open once they are.",
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        submission = Submission.objects.create(
+            user_id=user_pk(user=user), exercise=exercise, key=key, code=code, created_at=now
+        )
+        job = GradingJob.objects.create(
+            submission=submission, attempt=1, created_at=now, available_at=now, enqueued_at=now
+        )
+        enqueue_on_commit(task=GRADE_TASK, args=[job.pk])
+    return submission
+
+
+# --- Grading ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobOutcome:
+    job_id: int
+    ran: bool  # False: the claim failed (already taken, finished, or not yet due)
+    status: str = ""
+
+
+def _lease(*, key: ExerciseKey, now: datetime) -> datetime:
+    seconds = int(key.spec["time_limit_seconds"]) + settings.GRADING_LEASE_MARGIN_SECONDS
+    return now + timedelta(seconds=seconds)
+
+
+def grading_job_claim(*, job_id: int, now: datetime) -> GradingJob | None:
+    """Take a queued, due job for this process; None when it is not ours to run."""
+    job = GradingJob.objects.select_related("submission__key").filter(pk=job_id).first()
+    if job is None:
+        return None
+    claimed = GradingJob.objects.filter(pk=job_id, state=JobState.QUEUED, available_at__lte=now).update(
+        state=JobState.RUNNING,
+        started_at=now,
+        lease_expires_at=_lease(key=job.submission.key, now=now),
+        worker=_worker_name(),
+    )
+    if claimed != 1:
+        return None
+    Submission.objects.filter(pk=job.submission_id, status=SubmissionStatus.QUEUED).update(
+        status=SubmissionStatus.RUNNING
+    )
+    job.refresh_from_db()
+    return job
+
+
+def grading_job_run(*, job_id: int, runner: SandboxRunner = _default_runner) -> JobOutcome:
+    now = timezone.now()
+    job = grading_job_claim(job_id=job_id, now=now)
+    if job is None:
+        return JobOutcome(job_id=job_id, ran=False)
+    submission = job.submission
+    if GradingResult.objects.filter(submission=submission).exists():
+        # An earlier attempt stored the verdict after its lease had passed.
+        _job_finish(job=job, state=JobState.SUCCEEDED, now=timezone.now())
+        return JobOutcome(job_id=job_id, ran=False, status=SubmissionStatus.GRADED)
+    key = submission.key
+    checks = grading_spec_checks(spec=key.spec)
+    limits = limits_for(time_limit_seconds=key.spec["time_limit_seconds"], memory_limit_mb=key.spec["memory_limit_mb"])
+    started = time.perf_counter()
+    try:
+        run = runner(
+            sandbox_job(code=submission.code, checks=checks, entry_points=key.spec["entry_points"], limits=limits)
+        )
+    except SandboxUnavailable as exc:
+        logger.warning("grading job %s (submission %s) failed on the grader side: %s", job.pk, submission.pk, exc)
+        status = grading_job_fail(job_id=job.pk, error=str(exc), now=timezone.now())
+        return JobOutcome(job_id=job_id, ran=True, status=status)
+    sandbox_seconds = time.perf_counter() - started
+    verdict = judge(checks=checks, expected=key.expected, run=run, limits=limits)
+    checks_seconds = time.perf_counter() - started - sandbox_seconds
+    timings = {
+        "queue": (now - job.enqueued_at).total_seconds(),
+        "sandbox": round(sandbox_seconds, 6),
+        "fork": round(run.fork_seconds, 6),
+        "checks": round(checks_seconds, 6),
+    }
+    output = run.output + ("\n[output cut: too long]" if run.output_truncated else "")
+    recorded = _record_result(
+        job=job,
+        score=verdict.score,
+        max_score=verdict.max_score,
+        checks=[check.as_json() for check in verdict.checks],
+        summary=verdict.summary,
+        output=output,
+        timings=timings,
+    )
+    if recorded:
+        logger.info(
+            "graded submission %s (job %s): %s/%s, %s", submission.pk, job.pk, verdict.score, verdict.max_score, timings
+        )
+    return JobOutcome(job_id=job_id, ran=True, status=SubmissionStatus.GRADED)
+
+
+def _record_result(
+    *,
+    job: GradingJob,
+    score: Decimal,
+    max_score: Decimal,
+    checks: list[dict[str, object]],
+    summary: str,
+    output: str,
+    timings: dict[str, float],
+) -> bool:
+    """Store the verdict unless one exists; True when this call stored it."""
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            GradingResult.objects.create(
+                submission_id=job.submission_id,
+                job=job,
+                score=score,
+                max_score=max_score,
+                checks=checks,
+                summary=summary,
+                output=output,
+                timings=timings,
+                created_at=now,
+            )
+            Submission.objects.filter(pk=job.submission_id).exclude(status=SubmissionStatus.GRADED).update(
+                status=SubmissionStatus.GRADED, graded_at=now
+            )
+            _job_finish(job=job, state=JobState.SUCCEEDED, now=now)
+    except IntegrityError:
+        # Another attempt recorded the verdict first: the same code, the same key, so
+        # the same verdict. Close this attempt without a second one.
+        _job_finish(job=job, state=JobState.SUCCEEDED, now=now)
+        return False
+    return True
+
+
+def _job_finish(*, job: GradingJob, state: str, now: datetime, error: str = "") -> int:
+    return GradingJob.objects.filter(pk=job.pk, state=JobState.RUNNING).update(
+        state=state, finished_at=now, error=error
+    )
+
+
+def retry_delay(*, attempt: int) -> timedelta:
+    """Backoff before attempt `attempt + 1`: base, 2x base, 4x base, ... capped at 10 min."""
+    return timedelta(seconds=min(settings.GRADING_RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1), 600))
+
+
+def grading_job_fail(*, job_id: int, error: str, now: datetime) -> str:
+    """End a running attempt without a verdict; queue the next or give up. Returns the
+    submission's status afterwards."""
+    with transaction.atomic():
+        job = GradingJob.objects.select_related("submission").get(pk=job_id)
+        if _job_finish(job=job, state=JobState.FAILED, now=now, error=error[:2000]) != 1:
+            return Submission.objects.values_list("status", flat=True).get(pk=job.submission_id)
+        if GradingResult.objects.filter(submission_id=job.submission_id).exists():
+            return SubmissionStatus.GRADED
+        if job.attempt >= settings.GRADING_MAX_ATTEMPTS:
+            Submission.objects.filter(pk=job.submission_id).exclude(status=SubmissionStatus.GRADED).update(
+                status=SubmissionStatus.ERROR
+            )
+            logger.error("submission %s: grader failed %s times; giving up: %s", job.submission_id, job.attempt, error)
+            return SubmissionStatus.ERROR
+        delay = retry_delay(attempt=job.attempt)
+        retry = GradingJob.objects.create(
+            submission_id=job.submission_id,
+            attempt=job.attempt + 1,
+            created_at=now,
+            available_at=now + delay,
+            enqueued_at=now,
+        )
+        Submission.objects.filter(pk=job.submission_id, status=SubmissionStatus.RUNNING).update(
+            status=SubmissionStatus.QUEUED
+        )
+        enqueue_on_commit(task=GRADE_TASK, args=[retry.pk], countdown=delay.total_seconds())
+    return SubmissionStatus.QUEUED
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepReport:
+    lost: int  # running jobs whose lease had passed, failed and retried
+    resent: int  # queued jobs whose message was sent again
+    keys_resent: int
+
+
+def grading_jobs_sweep(*, now: datetime) -> SweepReport:
+    """Recover from lost workers and lost messages; safe to run anywhere, any time."""
+    lost = 0
+    for job_id in GradingJob.objects.filter(state=JobState.RUNNING, lease_expires_at__lt=now).values_list(
+        "pk", flat=True
+    ):
+        grading_job_fail(job_id=job_id, error="the worker was lost before it finished (lease expired)", now=now)
+        lost += 1
+    redeliver_before = now - timedelta(seconds=settings.GRADING_REDELIVER_AFTER_SECONDS)
+    resent = 0
+    stale = GradingJob.objects.filter(
+        state=JobState.QUEUED, enqueued_at__lt=redeliver_before, available_at__lte=now
+    ).values_list("pk", flat=True)
+    for job_id in list(stale[:1000]):
+        if GradingJob.objects.filter(pk=job_id, state=JobState.QUEUED).update(enqueued_at=now) == 1:
+            resent += enqueue(task=GRADE_TASK, args=[job_id])
+    keys_resent = _exercise_keys_sweep(now=now, redeliver_before=redeliver_before)
+    if lost or resent or keys_resent:
+        logger.warning("sweep: %s lost job(s) retried, %s job(s) and %s key(s) resent", lost, resent, keys_resent)
+    return SweepReport(lost=lost, resent=resent, keys_resent=keys_resent)
+
+
+# --- Validating exercises --------------------------------------------------------------
+
+
+def _exercise_keys_sweep(*, now: datetime, redeliver_before: datetime) -> int:
+    lost_before = now - timedelta(seconds=60 + settings.GRADING_LEASE_MARGIN_SECONDS)
+    ExerciseKey.objects.filter(status=KeyStatus.RUNNING, claimed_at__lt=lost_before).update(
+        status=KeyStatus.PENDING, claimed_at=None
+    )
+    resent = 0
+    for key_id in ExerciseKey.objects.filter(status=KeyStatus.PENDING, created_at__lt=redeliver_before).values_list(
+        "pk", flat=True
+    )[:100]:
+        resent += enqueue(task=VALIDATE_TASK, args=[key_id])
+    return resent
+
+
+def exercise_key_validate(*, key_id: int, runner: SandboxRunner = _default_runner) -> str | None:
+    """Run the reference solution and make its results the key; None when not ours to run.
+
+    Raises SandboxUnavailable (after putting the key back to pending) for the task to
+    retry later.
+    """
+    now = timezone.now()
+    if (
+        ExerciseKey.objects.filter(pk=key_id, status=KeyStatus.PENDING).update(status=KeyStatus.RUNNING, claimed_at=now)
+        != 1
+    ):
+        return None
+    key = ExerciseKey.objects.get(pk=key_id)
+    checks = grading_spec_checks(spec=key.spec)
+    limits = limits_for(time_limit_seconds=key.spec["time_limit_seconds"], memory_limit_mb=key.spec["memory_limit_mb"])
+    job = sandbox_job(
+        code=key.spec["reference_solution"], checks=checks, entry_points=key.spec["entry_points"], limits=limits
+    )
+    try:
+        run = runner(job)
+    except SandboxUnavailable:
+        ExerciseKey.objects.filter(pk=key_id, status=KeyStatus.RUNNING).update(status=KeyStatus.PENDING)
+        raise
+    try:
+        expected = expected_from_reference(checks=checks, run=run)
+    except ExpectedProblem as exc:
+        return _key_finish(key=key, status=KeyStatus.INVALID, expected={}, report=[], summary=str(exc), score=None)
+    verdict = judge(checks=checks, expected=expected, run=run, limits=limits)
+    status = KeyStatus.VALID if verdict.max_score > 0 and verdict.score == verdict.max_score else KeyStatus.INVALID
+    return _key_finish(
+        key=key,
+        status=status,
+        expected=expected,
+        report=[check.as_json() for check in verdict.checks],
+        summary=verdict.summary,
+        score=verdict.score,
+    )
+
+
+def _key_finish(
+    *,
+    key: ExerciseKey,
+    status: str,
+    expected: dict[str, object],
+    report: list[dict[str, object]],
+    summary: str,
+    score: Decimal | None,
+) -> str:
+    spec_max = sum((Decimal(check["points"]) for check in key.spec["checks"]), Decimal(0))
+    ExerciseKey.objects.filter(pk=key.pk, status=KeyStatus.RUNNING).update(
+        status=status,
+        expected=expected,
+        report=report,
+        summary=summary,
+        reference_score=score,
+        max_score=spec_max,
+        validated_at=timezone.now(),
+    )
+    if status == KeyStatus.INVALID:
+        logger.warning("exercise %s: the reference solution does not validate: %s", key.exercise_id, summary)
+    return status

@@ -1,0 +1,238 @@
+"""Authoring code exercises in the admin: the exercise, its checks inline, validation.
+
+Saving computes the grading spec's fingerprint; a new spec gets a new answer key that a
+worker validates by running the reference solution in the sandbox. Publishing is
+refused until the current key has validated with full marks.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.forms import BaseInlineFormSet, ModelForm
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from questions.exercises import (
+    OPTIONAL_CHECK_KEYS,
+    CheckSpec,
+    ExerciseSpec,
+    check_problems,
+    checks_problems,
+    exercise_problems,
+    track_names,
+)
+from questions.models import Exercise, ExerciseCheck, ExerciseKey, KeyStatus
+from questions.services import exercise_key_ensure, exercise_key_revalidate
+
+
+class CodeFieldsMixin:
+    """Code is kept exactly as typed: Django would strip a final newline, and browsers
+    send textareas with CRLF line ends; either would change the grading fingerprint on a
+    save that changed nothing."""
+
+    code_fields: tuple[str, ...] = ()
+    fields: dict[str, Any]
+
+    def _keep_code_as_typed(self) -> None:
+        for name in self.code_fields:
+            if name in self.fields:
+                self.fields[name].strip = False
+
+    def _normalized(self, data: dict[str, Any]) -> dict[str, Any]:
+        for name in self.code_fields:
+            if isinstance(data.get(name), str):
+                data[name] = data[name].replace("\r\n", "\n")
+        return data
+
+
+class ExerciseCheckForm(CodeFieldsMixin, ModelForm):  # type: ignore[type-arg]
+    code_fields = ("setup", "call", "of")
+
+    class Meta:
+        model = ExerciseCheck
+        fields = [
+            "position", "name", "kind", "points", "is_hidden", "description", "failure_message", "seed", "setup",
+            "call", "rtol", "atol", "lower", "upper", "seconds", "track", "of", "wrt", "step",
+        ]  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keep_code_as_typed()
+
+    def clean(self) -> dict[str, Any]:
+        data = self._normalized(super().clean() or {})
+        if self.errors or data.get("DELETE"):
+            return data
+        present = frozenset(
+            key for key in OPTIONAL_CHECK_KEYS if data.get(key) not in (None, "") and key in self.fields
+        )
+        check = CheckSpec(
+            name=data.get("name", ""),
+            kind=data.get("kind", ""),
+            call=data.get("call", ""),
+            points=data.get("points") or Decimal(0),
+            setup=data.get("setup", ""),
+            rtol=data.get("rtol"),
+            atol=data.get("atol"),
+            lower=data.get("lower"),
+            upper=data.get("upper"),
+            seconds=data.get("seconds"),
+            track=track_names(data.get("track", "")),
+            of=data.get("of", ""),
+            wrt=data.get("wrt", ""),
+            step=data.get("step"),
+        )
+        for field, problem in check_problems(check=check, present=present).items():
+            self.add_error(field if field in self.fields else None, problem)
+        return data
+
+
+class ExerciseCheckFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors):
+            return
+        checks = [
+            CheckSpec(
+                name=form.cleaned_data["name"],
+                kind=form.cleaned_data["kind"],
+                call="",
+                points=form.cleaned_data["points"],
+            )
+            for form in self.forms
+            if form.cleaned_data and not form.cleaned_data.get("DELETE")
+        ]
+        if problems := checks_problems(checks=checks):
+            raise ValidationError(problems)
+
+
+class ExerciseCheckInline(admin.StackedInline):  # type: ignore[type-arg]
+    model = ExerciseCheck
+    form = ExerciseCheckForm
+    formset = ExerciseCheckFormSet
+    extra = 0
+    fieldsets = [
+        (None, {"fields": [("position", "name", "kind", "points", "is_hidden"), "description", "failure_message"]}),
+        ("How the student's code is called (runs in the sandbox)", {"fields": ["seed", "setup", "call"]}),
+        (
+            "How the result is judged (on the trusted side)",
+            {"fields": [("rtol", "atol"), ("lower", "upper"), "seconds", "track", ("of", "wrt", "step")]},
+        ),
+    ]
+
+
+class ExerciseForm(CodeFieldsMixin, ModelForm):  # type: ignore[type-arg]
+    code_fields = ("prompt", "functions", "starter_code", "reference_solution")
+
+    class Meta:
+        model = Exercise
+        fields = [
+            "slug", "title", "is_published", "prompt", "functions", "starter_code", "reference_solution",
+            "time_limit_seconds", "memory_limit_mb",
+        ]  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._keep_code_as_typed()
+
+    def clean(self) -> dict[str, Any]:
+        data = self._normalized(super().clean() or {})
+        if self.errors:
+            return data
+        spec = ExerciseSpec(
+            slug=data.get("slug", ""),
+            title=data.get("title", ""),
+            prompt=data.get("prompt", ""),
+            functions=tuple(line.strip() for line in data.get("functions", "").splitlines() if line.strip()),
+            reference_solution=data.get("reference_solution", ""),
+            starter_code=data.get("starter_code", ""),
+            time_limit_seconds=data.get("time_limit_seconds", 5),
+            memory_limit_mb=data.get("memory_limit_mb", 512),
+        )
+        problems = exercise_problems(spec=spec)
+        for field, problem in problems.items():
+            self.add_error(field, problem)
+        if data.get("is_published") and not (self.instance.pk and self.instance.is_published):
+            key = _current_key(self.instance) if self.instance.pk else None
+            if key is None or key.status != KeyStatus.VALID:
+                self.add_error(
+                    "is_published",
+                    "An exercise can be published once its reference solution scores full marks: save it, "
+                    "let the validation finish (see 'Validation'), then publish.",
+                )
+        return data
+
+
+def _current_key(exercise: Exercise) -> ExerciseKey | None:
+    return ExerciseKey.objects.filter(exercise=exercise, fingerprint=exercise.spec_fingerprint).first()
+
+
+@admin.register(Exercise)
+class ExerciseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    form = ExerciseForm
+    inlines = [ExerciseCheckInline]
+    list_display = ["title", "slug", "is_published", "validation_status", "check_count"]
+    list_filter = ["is_published"]
+    search_fields = ["title", "slug", "prompt"]
+    readonly_fields = ["validation"]
+    actions = ["validate_exercises"]
+    fieldsets = [
+        (None, {"fields": ["slug", "title", "is_published", "validation"]}),
+        ("Statement", {"fields": ["prompt", "functions", "starter_code"]}),
+        ("Grading", {"fields": ["reference_solution", ("time_limit_seconds", "memory_limit_mb")]}),
+    ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Exercise]:
+        return super().get_queryset(request).prefetch_related("checks", "keys")
+
+    @admin.display(description="checks")
+    def check_count(self, exercise: Exercise) -> int:
+        return len(exercise.checks.all())
+
+    @admin.display(description="validation")
+    def validation_status(self, exercise: Exercise) -> str:
+        key = next((k for k in exercise.keys.all() if k.fingerprint == exercise.spec_fingerprint), None)
+        if key is None:
+            return "not validated"
+        visible = " (visible to students)" if exercise.is_published and key.status == KeyStatus.VALID else ""
+        return f"{key.get_status_display()}{visible}"
+
+    @admin.display(description="Validation")
+    def validation(self, exercise: Exercise) -> SafeString | str:
+        key = _current_key(exercise) if exercise.pk else None
+        if key is None:
+            return "Saved exercises are validated by running the reference solution in the sandbox."
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td></tr>",
+            (
+                (row["name"], "passed" if row["passed"] else "FAILED", row["score"], row["max_score"], row["message"])
+                for row in key.report
+            ),
+        )
+        return format_html(
+            "<p><strong>{}</strong>{}</p><table><tr><th>check</th><th></th><th>points</th><th>message</th></tr>{}</table>",
+            key.get_status_display(),
+            f" — {key.summary}" if key.summary else "",
+            rows,
+        )
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        key = exercise_key_ensure(exercise=form.instance)
+        if key.status in (KeyStatus.PENDING, KeyStatus.RUNNING):
+            messages.info(
+                request, "The reference solution is being validated in the sandbox; reload to see the result."
+            )
+
+    @admin.action(description="Validate: run the reference solution through the grader")
+    def validate_exercises(self, request: HttpRequest, queryset: QuerySet[Exercise]) -> None:
+        for exercise in queryset:
+            exercise_key_revalidate(exercise=exercise)
+        messages.info(request, f"Validation queued for {queryset.count()} exercise(s); reload to see the results.")

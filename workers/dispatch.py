@@ -1,0 +1,31 @@
+"""Ringing the queue's doorbell once the database has the work.
+
+Tasks are sent by name so that the apps which create work need not import the tasks
+module (and its Celery machinery). A message that fails to send is not an error for the
+request that caused it: the row is committed and the sweeper sends it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+from django.db import transaction
+
+from workers.app import app
+
+logger = logging.getLogger(__name__)
+
+
+def enqueue(*, task: str, args: Sequence[object], countdown: float = 0) -> bool:
+    """Send now; False (and a log line) when the broker cannot be reached."""
+    try:
+        app.send_task(task, args=list(args), countdown=countdown or None)
+    except Exception:  # the broker is down or unreachable: the sweeper will resend
+        logger.warning("could not enqueue %s%s; the sweeper will retry", task, tuple(args), exc_info=True)
+        return False
+    return True
+
+
+def enqueue_on_commit(*, task: str, args: Sequence[object], countdown: float = 0) -> None:
+    transaction.on_commit(lambda: enqueue(task=task, args=args, countdown=countdown))
