@@ -135,28 +135,37 @@ def grading_job_run(*, job_id: int, runner: SandboxRunner = _default_runner) -> 
     job = grading_job_claim(job_id=job_id, now=now)
     if job is None:
         return JobOutcome(job_id=job_id, ran=False)
-    submission = job.submission
-    if GradingResult.objects.filter(submission=submission).exists():
+    if GradingResult.objects.filter(submission_id=job.submission_id).exists():
         # An earlier attempt stored the verdict after its lease had passed.
         _job_finish(job=job, state=JobState.SUCCEEDED, now=timezone.now())
         return JobOutcome(job_id=job_id, ran=False, status=SubmissionStatus.GRADED)
+    try:
+        _grade(job=job, claimed_at=now, runner=runner)
+    except SandboxUnavailable as exc:
+        logger.warning("grading job %s (submission %s) failed on the grader side: %s", job.pk, job.submission_id, exc)
+        status = grading_job_fail(job_id=job.pk, error=str(exc), now=timezone.now())
+        return JobOutcome(job_id=job_id, ran=True, status=status)
+    except Exception as exc:
+        # A bug on the grader's side must not leave the job running until its lease
+        # passes: end this attempt now; the retry (or the final 'error') follows.
+        logger.exception("grading job %s (submission %s) crashed", job.pk, job.submission_id)
+        status = grading_job_fail(job_id=job.pk, error=f"{type(exc).__name__}: {exc}", now=timezone.now())
+        return JobOutcome(job_id=job_id, ran=True, status=status)
+    return JobOutcome(job_id=job_id, ran=True, status=SubmissionStatus.GRADED)
+
+
+def _grade(*, job: GradingJob, claimed_at: datetime, runner: SandboxRunner) -> None:
+    submission = job.submission
     key = submission.key
     checks = grading_spec_checks(spec=key.spec)
     limits = limits_for(time_limit_seconds=key.spec["time_limit_seconds"], memory_limit_mb=key.spec["memory_limit_mb"])
     started = time.perf_counter()
-    try:
-        run = runner(
-            sandbox_job(code=submission.code, checks=checks, entry_points=key.spec["entry_points"], limits=limits)
-        )
-    except SandboxUnavailable as exc:
-        logger.warning("grading job %s (submission %s) failed on the grader side: %s", job.pk, submission.pk, exc)
-        status = grading_job_fail(job_id=job.pk, error=str(exc), now=timezone.now())
-        return JobOutcome(job_id=job_id, ran=True, status=status)
+    run = runner(sandbox_job(code=submission.code, checks=checks, entry_points=key.spec["entry_points"], limits=limits))
     sandbox_seconds = time.perf_counter() - started
     verdict = judge(checks=checks, expected=key.expected, run=run, limits=limits)
     checks_seconds = time.perf_counter() - started - sandbox_seconds
     timings = {
-        "queue": (now - job.enqueued_at).total_seconds(),
+        "queue": (claimed_at - job.enqueued_at).total_seconds(),
         "sandbox": round(sandbox_seconds, 6),
         "fork": round(run.fork_seconds, 6),
         "checks": round(checks_seconds, 6),
@@ -166,16 +175,21 @@ def grading_job_run(*, job_id: int, runner: SandboxRunner = _default_runner) -> 
         job=job,
         score=verdict.score,
         max_score=verdict.max_score,
-        checks=[check.as_json() for check in verdict.checks],
-        summary=verdict.summary,
-        output=output,
+        checks=[{**check.as_json(), "message": storable(check.message)} for check in verdict.checks],
+        summary=storable(verdict.summary),
+        output=storable(output),
         timings=timings,
     )
     if recorded:
         logger.info(
             "graded submission %s (job %s): %s/%s, %s", submission.pk, job.pk, verdict.score, verdict.max_score, timings
         )
-    return JobOutcome(job_id=job_id, ran=True, status=SubmissionStatus.GRADED)
+
+
+def storable(text: str) -> str:
+    """Text from the student's side as the database can hold it: PostgreSQL refuses NUL
+    in text and JSON, and lone surrogates cannot be encoded at all."""
+    return text.replace("\x00", "\ufffd").encode("utf-8", "replace").decode("utf-8")
 
 
 def _record_result(

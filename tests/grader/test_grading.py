@@ -15,7 +15,7 @@ from grader.grading import grading_job_claim, grading_job_run, grading_jobs_swee
 from grader.models import GradingJob, GradingResult, JobState, Submission, SubmissionStatus
 from grader.submission_apis import ERROR_SUMMARY
 from tests.exercises import make_exercise
-from workers.sandbox.protocol import CallOutcome, SandboxJob, SandboxRun, SandboxUnavailable
+from workers.sandbox.protocol import CallOutcome, SandboxJob, SandboxRun, SandboxUnavailable, StudentError
 
 
 def perfect_run(job: SandboxJob) -> SandboxRun:
@@ -157,3 +157,31 @@ def test_the_sweeper_resends_queued_jobs_whose_message_may_be_lost(submission):
     assert job.enqueued_at == later
     # Resent once per interval, not at every sweep.
     assert grading_jobs_sweep(now=later + timedelta(seconds=1)).resent == 0
+
+
+def test_text_from_the_sandbox_is_stored_even_with_nul_bytes(submission):
+    """PostgreSQL refuses NUL in text and JSON; a student printing one must still get a verdict."""
+
+    def noisy_run(job: SandboxJob) -> SandboxRun:
+        calls = {call.id: CallOutcome(id=call.id, value=9.0) for call in job.calls}
+        calls["three"] = CallOutcome(id="three", error=StudentError(type="ValueError", message="bad\x00byte"))
+        return SandboxRun(calls=calls, output="\x00\x00\x00\x1a{fake frame}\ud800")
+
+    assert grading_job_run(job_id=job_of(submission).pk, runner=noisy_run).status == SubmissionStatus.GRADED
+    result = GradingResult.objects.get(submission=submission)
+    assert "\x00" not in result.output
+    assert "{fake frame}" in result.output
+    three = next(check for check in result.checks if check["name"] == "three")
+    assert three["message"] == "raised ValueError: bad\ufffdbyte"
+
+
+@override_settings(GRADING_MAX_ATTEMPTS=2, GRADING_RETRY_BACKOFF_SECONDS=0)
+def test_a_crash_in_the_grader_ends_the_attempt_at_once_and_retries(submission):
+    def buggy_run(job: SandboxJob) -> SandboxRun:
+        raise RuntimeError("a bug on our side")
+
+    assert grading_job_run(job_id=job_of(submission).pk, runner=buggy_run).status == SubmissionStatus.QUEUED
+    first = job_of(submission)
+    assert first.state == JobState.FAILED
+    assert first.error == "RuntimeError: a bug on our side"
+    assert grading_job_run(job_id=job_of(submission, 2).pk, runner=perfect_run).status == SubmissionStatus.GRADED

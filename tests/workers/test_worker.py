@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -13,25 +12,21 @@ from grader.models import Attempt, AttemptState
 from grader.services import attempt_start
 from grader.tasks import expire_overdue_attempts
 from tests.factories import UserFactory
+from tests.workers.conftest import wait_for
 from workers import app
 from workers.queues import Queue
 
 pytestmark = pytest.mark.worker
 
 
-def wait_for(condition, *, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.1)
-    return False
-
-
 def test_it_is_the_app_that_celery_dash_a_workers_loads():
     assert app.main == "grader"
     assert "grader.expire_overdue_attempts" in app.tasks
-    assert {q.value for q in Queue} == {"default"}
+    assert {q.value for q in Queue} == {"default", "grading"}
+    assert app.conf.task_routes["grader.grade_submission"] == {"queue": Queue.GRADING}
+    assert app.conf.task_acks_late
+    assert app.conf.task_reject_on_worker_lost
+    assert app.conf.worker_prefetch_multiplier == 1
     assert app.conf.task_default_queue == Queue.DEFAULT
 
 
