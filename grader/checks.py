@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
@@ -74,13 +74,59 @@ class ExpectedProblem(Exception):
     """The reference's results cannot serve as an answer key (an authoring problem)."""
 
 
-def sandbox_job(*, code: str, checks: Sequence[CheckSpec], entry_points: Sequence[str], limits: Limits) -> SandboxJob:
+def sandbox_job(
+    *,
+    code: str,
+    checks: Sequence[CheckSpec],
+    entry_points: Sequence[str],
+    limits: Limits,
+    reference: bool = False,
+) -> SandboxJob:
+    """The calls for these checks. Only the reference's run evaluates gradient checks'
+    perturbed function values: everything a child sends is its own report, so the
+    finite differences a student's gradient is judged against come from the key."""
     return SandboxJob(
         code=code,
         entry_points=tuple(entry_points),
-        calls=tuple(_sandbox_call(check) for check in checks),
+        calls=tuple(_sandbox_call(check, reference=reference) for check in checks),
         limits=limits,
     )
+
+
+@dataclass(frozen=True, kw_only=True)
+class Runs:
+    """A submission's sandbox runs: one for all checks but the time checks, and one per
+    time check, run alone so that nothing computed earlier (at import, in other calls)
+    can hide its cost; a time check is judged on its whole run, measured outside."""
+
+    main: SandboxRun
+    alone: dict[str, SandboxRun]
+
+    @property
+    def seconds(self) -> float:
+        return self.main.run_seconds + sum(run.run_seconds for run in self.alone.values())
+
+
+def run_checks(
+    *,
+    runner: Callable[[SandboxJob], SandboxRun],
+    code: str,
+    checks: Sequence[CheckSpec],
+    entry_points: Sequence[str],
+    limits: Limits,
+    reference: bool = False,
+) -> Runs:
+    timed = [check for check in checks if check.kind == CheckKind.TIME]
+    others = [check for check in checks if check.kind != CheckKind.TIME]
+
+    def run(these: Sequence[CheckSpec]) -> SandboxRun:
+        job = sandbox_job(code=code, checks=these, entry_points=entry_points, limits=limits, reference=reference)
+        return runner(job)
+
+    main = run(others)
+    if main.module_error is not None:
+        return Runs(main=main, alone={})  # the module fails the same way every time
+    return Runs(main=main, alone={check.name: run([check]) for check in timed})
 
 
 def limits_for(*, time_limit_seconds: int, memory_limit_mb: int) -> Limits:
@@ -91,10 +137,10 @@ def limits_for(*, time_limit_seconds: int, memory_limit_mb: int) -> Limits:
     )
 
 
-def _sandbox_call(check: CheckSpec) -> SandboxCall:
+def _sandbox_call(check: CheckSpec, *, reference: bool) -> SandboxCall:
     if check.kind == CheckKind.UNCHANGED:
         return SandboxCall(id=check.name, expr=check.call, setup=check.setup, seed=check.seed, track=check.track)
-    if check.kind == CheckKind.GRADIENT:
+    if check.kind == CheckKind.GRADIENT and reference:
         return SandboxCall(
             id=check.name,
             expr=check.call,
@@ -114,7 +160,7 @@ def expected_from_reference(*, checks: Sequence[CheckSpec], run: SandboxRun) -> 
     """The answer key's stored values, from the reference solution's run."""
     expected: dict[str, Any] = {}
     for check in checks:
-        if check.kind not in (CheckKind.CLOSE, CheckKind.SHAPE):
+        if check.kind not in (CheckKind.CLOSE, CheckKind.SHAPE, CheckKind.GRADIENT):
             continue
         outcome = run.calls.get(check.name)
         if outcome is None or outcome.error is not None or outcome.value is None:
@@ -122,8 +168,23 @@ def expected_from_reference(*, checks: Sequence[CheckSpec], run: SandboxRun) -> 
         value = outcome.value
         if isinstance(value, NotNumeric):
             raise ExpectedProblem(f"{check.name}: the reference returned a {value.type_name}, not a number or array.")
-        expected[check.name] = _encode_expected(check=check, value=value)
+        if check.kind == CheckKind.GRADIENT:
+            expected[check.name] = _encode_differences(check=check, outcome=outcome)
+        else:
+            expected[check.name] = _encode_expected(check=check, value=value)
     return expected
+
+
+def _encode_differences(*, check: CheckSpec, outcome: CallOutcome) -> dict[str, Any]:
+    """Central differences of the reference's `of`, shaped like `wrt` (a gradient)."""
+    values = np.asarray(outcome.fd_values, dtype=np.float64)
+    if values.size == 0 or values.size % 2:
+        raise ExpectedProblem(f"{check.name}: no finite differences came back for `of`.")
+    numeric = (values[0::2] - values[1::2]) / (2 * check.effective_step)
+    if not np.all(np.isfinite(numeric)):
+        raise ExpectedProblem(f"{check.name}: the finite differences of `of` are not finite.")
+    shape = None if isinstance(outcome.value, float) and numeric.size == 1 else [int(numeric.size)]
+    return {"shape": shape, "values": numeric.tolist()}
 
 
 def _encode_expected(*, check: CheckSpec, value: float | np.ndarray) -> dict[str, Any]:
@@ -158,19 +219,34 @@ def _decode_expected(stored: dict[str, Any]) -> float | np.ndarray | tuple[int, 
 # --- Judging ---------------------------------------------------------------------------
 
 
-def judge(*, checks: Sequence[CheckSpec], expected: dict[str, Any], run: SandboxRun, limits: Limits) -> Verdict:
-    unfinished = _unfinished_message(run=run, limits=limits)
+def judge(
+    *,
+    checks: Sequence[CheckSpec],
+    expected: dict[str, Any],
+    run: SandboxRun,
+    limits: Limits,
+    alone: Mapping[str, SandboxRun] | None = None,
+) -> Verdict:
+    """`run` answers every check, except those in `alone` (time checks run by
+    themselves), which are judged on their own run, timed as a whole."""
     verdicts = []
     for check in checks:
-        outcome = run.calls.get(check.name)
+        source = (alone or {}).get(check.name, run)
+        outcome = source.calls.get(check.name)
+        if outcome is not None and source is not run:
+            outcome = replace(outcome, seconds=source.run_seconds)
         if outcome is None:
-            passed, message = False, unfinished
+            passed, message = False, _unfinished_message(run=source, limits=limits)
         elif outcome.error is not None:
             passed, message = False, error_message(outcome.error, limits=limits)
         else:
             passed, message = _judge_outcome(check=check, outcome=outcome, expected=expected.get(check.name))
-            if not passed and check.message:
-                message = check.message if check.hidden else f"{check.message} ({message})"
+            if not passed and check.hidden:
+                # Shapes, bounds and values of a hidden check stay hidden: only the
+                # student's own result may be described.
+                message = check.message or _hidden_failure(check=check, value=outcome.value)
+            elif not passed and check.message:
+                message = f"{check.message} ({message})"
         verdicts.append(
             CheckVerdict(
                 name=check.name,
@@ -181,6 +257,13 @@ def judge(*, checks: Sequence[CheckSpec], expected: dict[str, Any], run: Sandbox
             )
         )
     return Verdict(checks=tuple(verdicts), summary=_summary(run=run, verdicts=verdicts, limits=limits))
+
+
+def _hidden_failure(*, check: CheckSpec, value: Value | None) -> str:
+    if check.kind == CheckKind.TIME:
+        return "too slow on a hidden case"
+    got = f" (returned {describe(value)})" if value is not None else ""
+    return f"wrong result on a hidden case{got}"
 
 
 def _summary(*, run: SandboxRun, verdicts: list[CheckVerdict], limits: Limits) -> str:
@@ -255,7 +338,7 @@ def _judge_outcome(*, check: CheckSpec, outcome: CallOutcome, expected: dict[str
         case CheckKind.SHAPE:
             return _judge_shape(value=value, expected=expected)
         case CheckKind.GRADIENT:
-            return _judge_gradient(check=check, value=value, outcome=outcome)
+            return _judge_gradient(check=check, value=value, expected=expected)
         case CheckKind.RANGE:
             return _judge_range(check=check, value=value)
         case CheckKind.TIME:
@@ -327,13 +410,16 @@ def _judge_unchanged(*, check: CheckSpec, outcome: CallOutcome) -> tuple[bool, s
     return False, f"modified its argument{'s' if len(changed) > 1 else ''} {', '.join(changed)}"
 
 
-def _judge_gradient(*, check: CheckSpec, value: float | np.ndarray, outcome: CallOutcome) -> tuple[bool, str]:
-    values = np.asarray(outcome.fd_values, dtype=np.float64)
-    coordinates = values.size // 2
+def _judge_gradient(
+    *, check: CheckSpec, value: float | np.ndarray, expected: dict[str, Any] | None
+) -> tuple[bool, str]:
+    if expected is None:
+        return False, "no reference value to compare with"
+    numeric = np.asarray(expected["values"], dtype=np.float64).ravel()
+    coordinates = numeric.size
     gradient = np.asarray(value, dtype=np.float64)
-    if values.size % 2 or coordinates != gradient.size or coordinates == 0:
+    if coordinates != gradient.size or coordinates == 0:
         return False, f"returned {describe(value)}, expected a gradient with one entry per coordinate ({coordinates})"
-    numeric = (values[0::2] - values[1::2]) / (2 * check.effective_step)
     bad = ~_close_array(gradient.ravel(), numeric, rtol=check.effective_rtol, atol=check.effective_atol)
     if not bad.any():
         return True, "passed"

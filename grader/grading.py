@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from accounts.roles import user_pk
 from config.errors import Refusal, ServiceError
-from grader.checks import ExpectedProblem, expected_from_reference, judge, limits_for, sandbox_job
+from grader.checks import ExpectedProblem, expected_from_reference, judge, limits_for, run_checks
 from grader.models import GradingJob, GradingResult, JobState, Submission, SubmissionStatus
 from questions.exercises import grading_spec_checks
 from questions.models import Exercise, ExerciseKey, KeyStatus
@@ -160,16 +160,19 @@ def _grade(*, job: GradingJob, claimed_at: datetime, runner: SandboxRunner) -> N
     checks = grading_spec_checks(spec=key.spec)
     limits = limits_for(time_limit_seconds=key.spec["time_limit_seconds"], memory_limit_mb=key.spec["memory_limit_mb"])
     started = time.perf_counter()
-    run = runner(sandbox_job(code=submission.code, checks=checks, entry_points=key.spec["entry_points"], limits=limits))
+    runs = run_checks(
+        runner=runner, code=submission.code, checks=checks, entry_points=key.spec["entry_points"], limits=limits
+    )
     sandbox_seconds = time.perf_counter() - started
-    verdict = judge(checks=checks, expected=key.expected, run=run, limits=limits)
+    verdict = judge(checks=checks, expected=key.expected, run=runs.main, limits=limits, alone=runs.alone)
     checks_seconds = time.perf_counter() - started - sandbox_seconds
     timings = {
         "queue": (claimed_at - job.enqueued_at).total_seconds(),
         "sandbox": round(sandbox_seconds, 6),
-        "fork": round(run.fork_seconds, 6),
+        "fork": round(runs.main.fork_seconds, 6),
         "checks": round(checks_seconds, 6),
     }
+    run = runs.main
     output = run.output + ("\n[output cut: too long]" if run.output_truncated else "")
     recorded = _record_result(
         job=job,
@@ -330,19 +333,23 @@ def exercise_key_validate(*, key_id: int, runner: SandboxRunner = _default_runne
     key = ExerciseKey.objects.get(pk=key_id)
     checks = grading_spec_checks(spec=key.spec)
     limits = limits_for(time_limit_seconds=key.spec["time_limit_seconds"], memory_limit_mb=key.spec["memory_limit_mb"])
-    job = sandbox_job(
-        code=key.spec["reference_solution"], checks=checks, entry_points=key.spec["entry_points"], limits=limits
-    )
     try:
-        run = runner(job)
+        runs = run_checks(
+            runner=runner,
+            code=key.spec["reference_solution"],
+            checks=checks,
+            entry_points=key.spec["entry_points"],
+            limits=limits,
+            reference=True,
+        )
     except SandboxUnavailable:
         ExerciseKey.objects.filter(pk=key_id, status=KeyStatus.RUNNING).update(status=KeyStatus.PENDING)
         raise
     try:
-        expected = expected_from_reference(checks=checks, run=run)
+        expected = expected_from_reference(checks=checks, run=runs.main)
     except ExpectedProblem as exc:
         return _key_finish(key=key, status=KeyStatus.INVALID, expected={}, report=[], summary=str(exc), score=None)
-    verdict = judge(checks=checks, expected=expected, run=run, limits=limits)
+    verdict = judge(checks=checks, expected=expected, run=runs.main, limits=limits, alone=runs.alone)
     status = KeyStatus.VALID if verdict.max_score > 0 and verdict.score == verdict.max_score else KeyStatus.INVALID
     return _key_finish(
         key=key,
@@ -367,8 +374,8 @@ def _key_finish(
     ExerciseKey.objects.filter(pk=key.pk, status=KeyStatus.RUNNING).update(
         status=status,
         expected=expected,
-        report=report,
-        summary=summary,
+        report=[{**row, "message": storable(str(row["message"]))} for row in report],
+        summary=storable(summary),
         reference_score=score,
         max_score=spec_max,
         validated_at=timezone.now(),

@@ -252,7 +252,7 @@ class Exercise(models.Model):
                 name="exercise_time_limit_range",
             ),
             models.CheckConstraint(
-                condition=Q(memory_limit_mb__gte=64) & Q(memory_limit_mb__lte=4096),
+                condition=Q(memory_limit_mb__gte=256) & Q(memory_limit_mb__lte=4096),
                 name="exercise_memory_limit_range",
             ),
         ]

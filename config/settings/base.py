@@ -93,9 +93,11 @@ REDIS_URL = env_str("REDIS_URL", default="")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.ResilientRedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "grader",
+            # Give up quickly on a Redis that does not answer (see config/cache.py).
+            "OPTIONS": {"socket_timeout": 1, "socket_connect_timeout": 1},
         }
     }
 else:
@@ -216,8 +218,13 @@ def filesystem_broker_options(folder: Path) -> dict[str, Any]:
 
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {"visibility_timeout": 3600} if REDIS_URL else filesystem_broker_options(VAR_DIR / "broker")
+    # A Redis that accepts connections but never answers (paused, partitioned) must not
+    # hang a request that enqueues: give up after 2 s; the sweeper resends later.
+    {"visibility_timeout": 3600, "socket_timeout": 2, "socket_connect_timeout": 2}
+    if REDIS_URL
+    else filesystem_broker_options(VAR_DIR / "broker")
 )
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None

@@ -59,7 +59,7 @@ class Migration(migrations.Migration):
                         name="exercise_time_limit_range",
                     ),
                     models.CheckConstraint(
-                        condition=models.Q(("memory_limit_mb__gte", 64), ("memory_limit_mb__lte", 4096)),
+                        condition=models.Q(("memory_limit_mb__gte", 256), ("memory_limit_mb__lte", 4096)),
                         name="exercise_memory_limit_range",
                     ),
                 ],

@@ -62,7 +62,17 @@ def _run(*outcomes: CallOutcome, **fields: Any) -> SandboxRun:
 def _verdict(
     check: CheckSpec, value: Value | None = None, expected: dict[str, Any] | None = None, **outcome: Any
 ) -> CheckVerdict:
-    """Judge one check whose call returned `value` (or raised `error=`)."""
+    """Judge one check whose call returned `value` (or raised `error=`).
+
+    For a gradient check, `fd_values=` are what the *reference's* run sent for `of`:
+    they become the key's finite differences, and the student's run carries none."""
+    fd_values = outcome.pop("fd_values", None)
+    if fd_values is not None and expected is None:
+        reference_run = _run(CallOutcome(id=check.name, value=0.0, fd_values=fd_values))
+        try:
+            expected = expected_from_reference(checks=[check], run=reference_run)[check.name]
+        except ExpectedProblem:
+            expected = None
     run = _run(CallOutcome(id=check.name, value=value, **outcome))
     verdict = judge(checks=[check], expected={} if expected is None else {check.name: expected}, run=run, limits=LIMITS)
     assert len(verdict.checks) == 1
@@ -138,14 +148,14 @@ def test_close_names_the_index_in_every_dimension():
 def test_a_hidden_close_check_never_shows_the_expected_number():
     message = _message(_check(hidden=True), 0.25, _scalar(0.123456))
 
-    assert message == "got 0.25"
+    assert message == "wrong result on a hidden case (returned 0.25)"
     assert "0.123456" not in message
 
 
 def test_a_hidden_close_check_never_shows_expected_elements():
     message = _message(_check(hidden=True), np.array([1.0, 2.5, 3.0]), _array([1.0, 7.654321, 3.0]))
 
-    assert message == "1 of 3 elements differ"
+    assert message.startswith("wrong result on a hidden case")
     assert "7.65432" not in message
 
 
@@ -676,7 +686,7 @@ def test_sandbox_job_maps_every_kind_to_a_call():
         _check("time", name="time", seconds=0.5),
     ]
 
-    job = sandbox_job(code="", checks=checks, entry_points=["f"], limits=LIMITS)
+    job = sandbox_job(code="", checks=checks, entry_points=["f"], limits=LIMITS, reference=True)
 
     assert job.calls == (
         SandboxCall(id="close", expr="f(x)", setup="x = 1.0\n", seed=3),
@@ -685,6 +695,19 @@ def test_sandbox_job_maps_every_kind_to_a_call():
         SandboxCall(id="default-step", expr="f(x)", setup="x = 1.0\n", fd_of="g(x)", fd_wrt="x", fd_step=1e-5),
         SandboxCall(id="time", expr="f(x)", setup="x = 1.0\n"),
     )
+
+
+def test_a_students_run_never_evaluates_the_function_of_a_gradient_check():
+    """Whatever a student's process reports is the student's to forge: the differences
+    a gradient is judged against come from the reference's run, stored in the key."""
+    check = _check("gradient", of="g(x)", wrt="x")
+    (call,) = sandbox_job(code="", checks=[check], entry_points=[], limits=LIMITS).calls
+    assert (call.fd_of, call.fd_wrt) == (None, None)
+    # Values a student's run might send for `of` are ignored: the key decides.
+    key = {"shape": [3], "values": [2.0, 4.0, 6.0]}
+    forged = _run(CallOutcome(id=check.name, value=np.zeros(3), fd_values=(0.0,) * 6))
+    verdict = judge(checks=[check], expected={check.name: key}, run=forged, limits=LIMITS)
+    assert not verdict.checks[0].passed
 
 
 @pytest.mark.parametrize("kind", ["close", "finite", "scalar", "shape", "range", "time"])

@@ -6,6 +6,7 @@ whatever happens to workers and the broker."""
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import time
 import urllib.request
@@ -155,3 +156,36 @@ def test_a_worker_that_cannot_build_its_sandbox_refuses_to_start(start_worker, t
     assert "cannot build its sandbox" in output
     assert "/nonexistent/bwrap" in output
     assert " ready." not in output
+
+
+@pytest.mark.parametrize("broker", ["refusing", "silent"])
+def test_the_api_accepts_submissions_while_redis_is_down_or_hung(start_api, broker):
+    """A 202 does not wait on the broker: a Redis that refuses connections, or accepts
+    them and never answers, costs the request a few seconds at most; the committed job
+    is resent by the sweeper once the broker is back."""
+    exercise = make_exercise()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    if broker == "refusing":
+        listener.close()
+    else:
+        listener.listen(16)  # accepts (the kernel completes the handshake), never answers
+    try:
+        api_url = start_api(redis_url=f"redis://127.0.0.1:{port}/0")
+        token = Token.objects.create(user=UserFactory(username="erin")).key
+        request = urllib.request.Request(  # noqa: S310 - our own local server
+            f"{api_url}/api/v1/exercises/{exercise.slug}/submissions/",
+            data=json.dumps({"code": SQUARE_REFERENCE}).encode(),
+            headers={"Content-Type": "application/json", "Authorization": f"Token {token}"},
+            method="POST",
+        )
+        started = time.monotonic()
+        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
+            assert response.status == 202
+            submission_id = int(json.loads(response.read())["id"])
+        assert time.monotonic() - started < 15
+    finally:
+        listener.close()
+    job = GradingJob.objects.get(submission_id=submission_id)
+    assert job.state == JobState.QUEUED  # committed, waiting for the sweeper to resend it

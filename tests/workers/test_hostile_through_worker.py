@@ -52,7 +52,7 @@ def _exercise_for(case: HostileCase, number: int, step: Step) -> str:
             functions=tuple(f"{name}()" for name in step.entry_points) or ("anything()",),
             reference_solution="pass\n",
             time_limit_seconds=max(1, math.ceil(step.limits.wall_seconds)),
-            memory_limit_mb=max(64, step.limits.memory_bytes // MIB),
+            memory_limit_mb=max(256, step.limits.memory_bytes // MIB),
             published=True,
             checks=tuple(checks),
         )

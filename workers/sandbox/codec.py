@@ -74,7 +74,14 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
+# A genuine frame holds a handful of objects and lists (arrays travel as base64 text);
+# parsing millions of them would cost the worker seconds of CPU outside every limit.
+MAX_FRAME_CONTAINERS = 4096
+
+
 def parse_frame(payload: bytes) -> dict[str, Any]:
+    if payload.count(b"{") + payload.count(b"[") > MAX_FRAME_CONTAINERS:
+        raise ProtocolViolation("frame holds too many objects or lists")
     try:
         obj = json.loads(payload, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
     except (ValueError, RecursionError, UnicodeDecodeError) as exc:
