@@ -347,9 +347,14 @@ def exercise_key_validate(*, key_id: int, runner: SandboxRunner = _default_runne
         raise
     try:
         expected = expected_from_reference(checks=checks, run=runs.main)
+        verdict = judge(checks=checks, expected=expected, run=runs.main, limits=limits, alone=runs.alone)
     except ExpectedProblem as exc:
         return _key_finish(key=key, status=KeyStatus.INVALID, expected={}, report=[], summary=str(exc), score=None)
-    verdict = judge(checks=checks, expected=expected, run=runs.main, limits=limits, alone=runs.alone)
+    except Exception as exc:
+        # Never leave a key running for the sweeper to retry forever: say what broke.
+        logger.exception("exercise key %s: validation crashed", key_id)
+        summary = f"validation failed on the grader's side ({type(exc).__name__}: {exc}); run Validate again"
+        return _key_finish(key=key, status=KeyStatus.INVALID, expected={}, report=[], summary=summary, score=None)
     status = KeyStatus.VALID if verdict.max_score > 0 and verdict.score == verdict.max_score else KeyStatus.INVALID
     return _key_finish(
         key=key,

@@ -185,3 +185,25 @@ def test_a_crash_in_the_grader_ends_the_attempt_at_once_and_retries(submission):
     assert first.state == JobState.FAILED
     assert first.error == "RuntimeError: a bug on our side"
     assert grading_job_run(job_id=job_of(submission, 2).pk, runner=perfect_run).status == SubmissionStatus.GRADED
+
+
+def test_a_reference_whose_messages_hold_nul_bytes_still_ends_its_validation(db):
+    """PostgreSQL refuses NUL: the key must still end (invalid, with the message), not stay
+    running for the sweeper to retry forever."""
+    from grader.grading import exercise_key_validate
+    from questions.models import ExerciseKey, KeyStatus
+    from questions.services import exercise_key_ensure
+    from tests.exercises import SQUARE
+
+    exercise = make_exercise(SQUARE)
+    ExerciseKey.objects.all().delete()
+    key = exercise_key_ensure(exercise=exercise)
+
+    def failing_reference(job: SandboxJob) -> SandboxRun:
+        error = StudentError(type="ValueError", message="bad\x00value")
+        return SandboxRun(calls={call.id: CallOutcome(id=call.id, error=error) for call in job.calls})
+
+    assert exercise_key_validate(key_id=key.pk, runner=failing_reference) == KeyStatus.INVALID
+    key.refresh_from_db()
+    assert key.status == KeyStatus.INVALID
+    assert "\x00" not in str(key.report)
