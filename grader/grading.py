@@ -248,6 +248,9 @@ def grading_job_fail(*, job_id: int, error: str, now: datetime) -> str:
     submission's status afterwards."""
     with transaction.atomic():
         job = GradingJob.objects.select_related("submission").get(pk=job_id)
+        # Rows are locked submission first, then job, as _record_result does, so a
+        # sweeper failing a slow job and that job storing its verdict cannot deadlock.
+        list(Submission.objects.select_for_update().filter(pk=job.submission_id).values_list("pk", flat=True))
         if _job_finish(job=job, state=JobState.FAILED, now=now, error=error[:2000]) != 1:
             return Submission.objects.values_list("status", flat=True).get(pk=job.submission_id)
         if GradingResult.objects.filter(submission_id=job.submission_id).exists():
