@@ -99,8 +99,9 @@ def test_hostile_submissions_get_clean_verdicts_through_a_real_worker(start_work
             for secret in (CANARY_SECRET, HOST_SECRET_VALUE) + ((CODE_SECRET,) if number > 1 else ()):
                 if secret in text:
                     failures.append(f"{where}: the verdict shows a secret ({secret[:12]}…)")
+            must_find_nothing = {_check_name(c) for c, value in step.expect.values.items() if value == 0.0}
             for check in submission.result.checks:
-                if check["name"] in {_check_name(c) for c in step.expect.values} and not check["passed"]:
+                if check["name"] in must_find_nothing and not check["passed"]:
                     failures.append(f"{where}: probe {check['name']} found something: {check['message']}")
         normal = _submit(student_api, "square", SQUARE_REFERENCE)
         assert wait_for(lambda sid=normal: Submission.objects.filter(pk=sid, status="graded").exists(), timeout=30), (
