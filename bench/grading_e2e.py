@@ -9,8 +9,10 @@
 kombu's filesystem broker in a temporary folder, as on a laptop without services.
 --database postgres (the default when DATABASE_URL is set) uses DATABASE_URL and REDIS_URL,
 else postgres://postgres@127.0.0.1:5432/grader_bench (created when missing) and Redis
-database 14. The bench migrates and seeds the database, validates the exercises' keys in
-this process (the reference solution runs in the sandbox) and raises the submission throttle.
+database 14; one run at a time per database (an advisory lock), since a run purges the
+broker's queues. The bench migrates and seeds the database, validates the exercises' keys
+in this process (the reference solution runs in the sandbox) and raises the submission
+throttle.
 
 Processes: gunicorn (2 sync workers) serves the API; Celery workers (`celery -A workers
 worker --pool=prefork`) grade in their sandboxes (GRADER_SANDBOX applies); this process is
@@ -77,6 +79,8 @@ TARGET_PER_SECOND = 100.0
 CLIENT_THREADS = 4
 BURST_CONCURRENCY = 2
 WEB_WORKERS = 2
+STALL_SECONDS = 60.0  # no new verdict for this long while waiting: give up
+BENCH_LOCK = 0x67726164  # PostgreSQL advisory lock: one run at a time per database
 WORKER, SANDBOXES, API, BENCH = "Celery worker", "sandboxes", "gunicorn", "bench client"
 CPU_GROUPS = (WORKER, SANDBOXES, API, "PostgreSQL", "Redis", BENCH, "other")
 
@@ -506,15 +510,23 @@ def wait_graded(ids: Sequence[int], timeout: float) -> None:
     from grader.models import Submission, SubmissionStatus
 
     deadline = time.monotonic() + timeout
+    progress, progressed = -1, time.monotonic()
     while True:
         rows = Submission.objects.filter(pk__gte=min(ids), pk__lte=max(ids)).values("status").annotate(n=Count("pk"))
         counts = {row["status"]: row["n"] for row in rows}
+        graded = counts.get(SubmissionStatus.GRADED, 0)
         if counts.get(SubmissionStatus.ERROR):
             raise RuntimeError(f"{counts[SubmissionStatus.ERROR]} submissions ended in a grader error")
-        if counts.get(SubmissionStatus.GRADED, 0) >= len(ids):
+        if graded >= len(ids):
             return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"not all graded within {timeout:g} s: {counts}")
+        now = time.monotonic()
+        if graded != progress:
+            progress, progressed = graded, now
+        if now > deadline or now - progressed > STALL_SECONDS:
+            raise RuntimeError(
+                f"{graded} of {len(ids)} graded, none for {now - progressed:.0f} s: {counts}"
+                " (a message lost? another run of this bench purging the same broker?)"
+            )
         time.sleep(0.05)
 
 
@@ -567,6 +579,21 @@ def database_ensure(url: str) -> None:
             print(f"created database {name}")
 
 
+def database_lock(url: str) -> Any:
+    """A session-level advisory lock on the bench's PostgreSQL database, held until this
+    process exits: two runs on one database (and broker) would purge and count each other's
+    submissions. Returns the connection that holds it."""
+    import psycopg
+
+    parts = urlsplit(url)
+    connection = psycopg.connect(urlunsplit(parts._replace(scheme="postgresql")), autocommit=True)
+    row = connection.execute("SELECT pg_try_advisory_lock(%s)", [BENCH_LOCK]).fetchone()
+    if not row or not row[0]:
+        connection.close()
+        raise SystemExit(f"another run of this bench is using {parts.path.lstrip('/')}: wait for it, or use another")
+    return connection
+
+
 def configure(args: argparse.Namespace, workdir: Path) -> None:
     """The environment of this process and of every process it starts."""
     os.environ.update(
@@ -586,6 +613,7 @@ def configure(args: argparse.Namespace, workdir: Path) -> None:
         os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
         os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
         database_ensure(os.environ["DATABASE_URL"])
+        args.lock = database_lock(os.environ["DATABASE_URL"])
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -980,7 +1008,7 @@ def main() -> None:
             print(f"\nnote: the application's code changed during the run: {', '.join(changed)}")
     finally:
         fleet.stop_all()
-        if failed or args.keep:
+        if (failed or args.keep) and any(workdir.iterdir()):
             print(f"\nlogs and data kept in {workdir}", file=sys.stderr)
         else:
             shutil.rmtree(workdir, ignore_errors=True)
