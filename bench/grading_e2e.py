@@ -657,8 +657,9 @@ def prepare(*, slugs: Sequence[str], users: Sequence[str]) -> dict[str, Exercise
     logging.getLogger("kombu.connection").setLevel(logging.ERROR)  # "No hostname was supplied" (filesystem)
 
     from accounts.services import user_ensure
-    from grader.grading import exercise_current_key, exercise_key_validate
+    from grader.grading import exercise_key_validate
     from questions.models import Exercise, ExerciseKey, KeyStatus
+    from questions.selectors import exercise_current_key
     from workers.sandbox import sandbox_shutdown
 
     call_command("migrate", verbosity=0)

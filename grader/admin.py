@@ -6,6 +6,19 @@ from django.http import HttpRequest
 from grader.models import Attempt, AttemptAnswer, GradingJob, Submission
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+    """Students' records (attempts, the grading pipeline) change only through services."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 class AttemptAnswerInline(admin.TabularInline):  # type: ignore[type-arg]
     model = AttemptAnswer
     extra = 0
@@ -18,7 +31,7 @@ class AttemptAnswerInline(admin.TabularInline):  # type: ignore[type-arg]
 
 
 @admin.register(Attempt)
-class AttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class AttemptAdmin(ReadOnlyAdmin):
     """Read-only: attempts are the students' record and change only through the API."""
 
     list_display = ["id", "quiz", "user", "number", "state", "score", "max_score", "started_at", "submitted_at"]
@@ -27,28 +40,6 @@ class AttemptAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     date_hierarchy = "started_at"
     inlines = [AttemptAnswerInline]
     list_select_related = ["quiz", "user"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
-    """The grading pipeline is append-only: it changes only through services."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 class GradingJobInline(admin.TabularInline):  # type: ignore[type-arg]

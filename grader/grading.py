@@ -27,10 +27,11 @@ from accounts.roles import user_pk
 from config.errors import Refusal, ServiceError
 from grader.checks import ExpectedProblem, expected_from_reference, judge, limits_for, run_checks
 from grader.models import GradingJob, GradingResult, JobState, Submission, SubmissionStatus
-from questions.exercises import grading_spec_checks
+from questions.exercises import CheckSpec, grading_spec_checks
 from questions.models import Exercise, ExerciseKey, KeyStatus
+from questions.selectors import exercise_current_key
 from workers.dispatch import enqueue, enqueue_on_commit
-from workers.sandbox.protocol import SandboxJob, SandboxRun, SandboxUnavailable
+from workers.sandbox.protocol import Limits, SandboxJob, SandboxRun, SandboxUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +70,6 @@ def code_problems(*, code: str) -> list[str]:
     return problems
 
 
-def exercise_current_key(*, exercise: Exercise) -> ExerciseKey | None:
-    return ExerciseKey.objects.filter(exercise=exercise, fingerprint=exercise.spec_fingerprint).first()
-
-
 def submission_create(*, user: AbstractBaseUser | AnonymousUser, exercise: Exercise, code: str) -> Submission:
     if problems := code_problems(code=code):
         raise ServiceError.invalid({"code": problems})
@@ -105,6 +102,13 @@ class JobOutcome:
     status: str = ""
 
 
+def _grading_plan(*, key: ExerciseKey) -> tuple[list[CheckSpec], Limits]:
+    """The checks and limits an answer key grades with."""
+    spec = key.spec
+    limits = limits_for(time_limit_seconds=spec["time_limit_seconds"], memory_limit_mb=spec["memory_limit_mb"])
+    return grading_spec_checks(spec=spec), limits
+
+
 def _lease(*, key: ExerciseKey, now: datetime) -> datetime:
     seconds = int(key.spec["time_limit_seconds"]) + settings.GRADING_LEASE_MARGIN_SECONDS
     return now + timedelta(seconds=seconds)
@@ -112,21 +116,24 @@ def _lease(*, key: ExerciseKey, now: datetime) -> datetime:
 
 def grading_job_claim(*, job_id: int, now: datetime) -> GradingJob | None:
     """Take a queued, due job for this process; None when it is not ours to run."""
-    job = GradingJob.objects.select_related("submission__key").filter(pk=job_id).first()
-    if job is None:
+    try:
+        job = GradingJob.objects.select_related("submission__key").get(pk=job_id)
+    except GradingJob.DoesNotExist:
         return None
-    claimed = GradingJob.objects.filter(pk=job_id, state=JobState.QUEUED, available_at__lte=now).update(
-        state=JobState.RUNNING,
-        started_at=now,
-        lease_expires_at=_lease(key=job.submission.key, now=now),
-        worker=_worker_name(),
-    )
-    if claimed != 1:
+    claim = {
+        "state": JobState.RUNNING,
+        "started_at": now,
+        "lease_expires_at": _lease(key=job.submission.key, now=now),
+        "worker": _worker_name(),
+    }
+    if GradingJob.objects.filter(pk=job_id, state=JobState.QUEUED, available_at__lte=now).update(**claim) != 1:
         return None
     Submission.objects.filter(pk=job.submission_id, status=SubmissionStatus.QUEUED).update(
         status=SubmissionStatus.RUNNING
     )
-    job.refresh_from_db()
+    # What the UPDATE wrote, without reading the row (and its submission and key) again.
+    for field, value in claim.items():
+        setattr(job, field, value)
     return job
 
 
@@ -157,8 +164,7 @@ def grading_job_run(*, job_id: int, runner: SandboxRunner = _default_runner) -> 
 def _grade(*, job: GradingJob, claimed_at: datetime, runner: SandboxRunner) -> None:
     submission = job.submission
     key = submission.key
-    checks = grading_spec_checks(spec=key.spec)
-    limits = limits_for(time_limit_seconds=key.spec["time_limit_seconds"], memory_limit_mb=key.spec["memory_limit_mb"])
+    checks, limits = _grading_plan(key=key)
     started = time.perf_counter()
     runs = run_checks(
         runner=runner, code=submission.code, checks=checks, entry_points=key.spec["entry_points"], limits=limits
@@ -334,8 +340,7 @@ def exercise_key_validate(*, key_id: int, runner: SandboxRunner = _default_runne
     ):
         return None
     key = ExerciseKey.objects.get(pk=key_id)
-    checks = grading_spec_checks(spec=key.spec)
-    limits = limits_for(time_limit_seconds=key.spec["time_limit_seconds"], memory_limit_mb=key.spec["memory_limit_mb"])
+    checks, limits = _grading_plan(key=key)
     try:
         runs = run_checks(
             runner=runner,

@@ -27,7 +27,8 @@ from questions.exercises import (
     exercise_problems,
     track_names,
 )
-from questions.models import Exercise, ExerciseCheck, ExerciseKey, KeyStatus
+from questions.models import Exercise, ExerciseCheck, KeyStatus
+from questions.selectors import exercise_current_key
 from questions.services import exercise_key_ensure, exercise_key_revalidate
 
 
@@ -39,7 +40,8 @@ class CodeFieldsMixin:
     code_fields: tuple[str, ...] = ()
     fields: dict[str, Any]
 
-    def _keep_code_as_typed(self) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         for name in self.code_fields:
             if name in self.fields:
                 self.fields[name].strip = False
@@ -60,10 +62,6 @@ class ExerciseCheckForm(CodeFieldsMixin, ModelForm):  # type: ignore[type-arg]
             "position", "name", "kind", "points", "is_hidden", "description", "failure_message", "seed", "setup",
             "call", "rtol", "atol", "lower", "upper", "seconds", "track", "of", "wrt", "step",
         ]  # fmt: skip
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._keep_code_as_typed()
 
     def clean(self) -> dict[str, Any]:
         data = self._normalized(super().clean() or {})
@@ -137,10 +135,6 @@ class ExerciseForm(CodeFieldsMixin, ModelForm):  # type: ignore[type-arg]
             "time_limit_seconds", "memory_limit_mb",
         ]  # fmt: skip
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._keep_code_as_typed()
-
     def clean(self) -> dict[str, Any]:
         data = self._normalized(super().clean() or {})
         if self.errors:
@@ -159,7 +153,7 @@ class ExerciseForm(CodeFieldsMixin, ModelForm):  # type: ignore[type-arg]
         for field, problem in problems.items():
             self.add_error(field, problem)
         if data.get("is_published") and not (self.instance.pk and self.instance.is_published):
-            key = _current_key(self.instance) if self.instance.pk else None
+            key = exercise_current_key(exercise=self.instance) if self.instance.pk else None
             if key is None or key.status != KeyStatus.VALID:
                 self.add_error(
                     "is_published",
@@ -167,10 +161,6 @@ class ExerciseForm(CodeFieldsMixin, ModelForm):  # type: ignore[type-arg]
                     "let the validation finish (see 'Validation'), then publish.",
                 )
         return data
-
-
-def _current_key(exercise: Exercise) -> ExerciseKey | None:
-    return ExerciseKey.objects.filter(exercise=exercise, fingerprint=exercise.spec_fingerprint).first()
 
 
 @admin.register(Exercise)
@@ -205,7 +195,7 @@ class ExerciseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="Validation")
     def validation(self, exercise: Exercise) -> SafeString | str:
-        key = _current_key(exercise) if exercise.pk else None
+        key = exercise_current_key(exercise=exercise) if exercise.pk else None
         if key is None:
             return "Saved exercises are validated by running the reference solution in the sandbox."
         rows = format_html_join(

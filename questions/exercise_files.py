@@ -26,7 +26,7 @@ from questions.exercises import (
     checks_problems,
     exercise_problems,
 )
-from questions.files import SLUG_RE, QuestionFileError
+from questions.files import SLUG_RE, QuestionFileError, key_line, read_source_file
 
 EXERCISE_FILE = "exercise.yaml"
 PROMPT_FILE = "prompt.md"
@@ -42,17 +42,6 @@ CHECK_KEYS = (
 
 def is_exercise_folder(path: Path) -> bool:
     return (path / EXERCISE_FILE).is_file()
-
-
-def _read(path: Path, *, required: bool = True) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        if not required:
-            return ""
-        raise QuestionFileError(source=str(path), line=0, message="no such file") from None
-    except UnicodeDecodeError as exc:
-        raise QuestionFileError(source=str(path), line=0, message=f"not UTF-8 text ({exc.reason})") from None
 
 
 class _LineLoader(yaml.SafeLoader):
@@ -77,7 +66,7 @@ def parse_exercise_folder(folder: Path) -> ExerciseSpec:
     path = folder / EXERCISE_FILE
     source = str(path)
     try:
-        data = yaml.load(_read(path), Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(read_source_file(path), Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         line = exc.problem_mark.line + 1 if exc.problem_mark else 0
         raise QuestionFileError(source=source, line=line, message=f"not valid YAML: {exc.problem}") from None
@@ -97,10 +86,10 @@ def parse_exercise_folder(folder: Path) -> ExerciseSpec:
     spec = ExerciseSpec(
         slug=_text(data, "slug", source=source, required=True),
         title=_text(data, "title", source=source, required=True),
-        prompt=_read(folder / PROMPT_FILE),
+        prompt=read_source_file(folder / PROMPT_FILE),
         functions=tuple(functions),
-        reference_solution=_read(folder / REFERENCE_FILE),
-        starter_code=_read(folder / STARTER_FILE, required=False),
+        reference_solution=read_source_file(folder / REFERENCE_FILE),
+        starter_code=read_source_file(folder / STARTER_FILE, required=False),
         time_limit_seconds=_integer(data, "time_limit_seconds", default=5, source=source),
         memory_limit_mb=_integer(data, "memory_limit_mb", default=512, source=source),
         published=_boolean(data, "published", default=False, source=source),
@@ -108,14 +97,14 @@ def parse_exercise_folder(folder: Path) -> ExerciseSpec:
     )
     if not SLUG_RE.match(spec.slug) or len(spec.slug) > 100:
         message = f"slug {spec.slug!r} must be lowercase letters, digits and hyphens (at most 100)"
-        raise QuestionFileError(source=source, line=_line_of(path, "slug"), message=message)
+        raise QuestionFileError(source=source, line=key_line(path, "slug"), message=message)
     if problems := exercise_problems(spec=spec):
         field, message = next(iter(problems.items()))
         file = {"reference_solution": REFERENCE_FILE, "starter_code": STARTER_FILE}.get(field)
         where = str(folder / file) if file else source
-        raise QuestionFileError(source=where, line=_line_of(path, field) if not file else 0, message=message)
+        raise QuestionFileError(source=where, line=key_line(path, field) if not file else 0, message=message)
     if problems_list := checks_problems(checks=spec.checks):
-        raise QuestionFileError(source=source, line=_line_of(path, "checks"), message=problems_list[0])
+        raise QuestionFileError(source=source, line=key_line(path, "checks"), message=problems_list[0])
     return spec
 
 
@@ -218,11 +207,6 @@ def _decimal(data: dict[str, Any], key: str, *, default: Decimal, source: str) -
         message = f"{key!r} must be from 0 to 9999.99, with at most two decimals"
         raise QuestionFileError(source=source, line=_line(data, key), message=message)
     return number
-
-
-def _line_of(path: Path, key: str) -> int:
-    lines = _read(path).split("\n")
-    return next((n for n, line in enumerate(lines, start=1) if line.startswith(f"{key}:")), 1)
 
 
 # --- Rendering -------------------------------------------------------------------------

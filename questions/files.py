@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 from questions.models import MultipleScoring, QuestionType, RevealPolicy
 from questions.validation import ChoiceDraft, choice_problems, numeric_problems
@@ -43,6 +44,27 @@ class QuestionFileError(Exception):
         self.source = source
         self.line = line
         self.message = message
+
+
+def read_source_file(path: Path, *, required: bool = True) -> str:
+    """A bank file's text; problems as QuestionFileError at line 0 (the file as a whole).
+    A missing file that is not `required` reads as empty."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if not required:
+            return ""
+        raise QuestionFileError(source=str(path), line=0, message="no such file") from None
+    except UnicodeDecodeError as exc:
+        raise QuestionFileError(source=str(path), line=0, message=f"not UTF-8 text ({exc.reason})") from None
+    except OSError as exc:
+        raise QuestionFileError(source=str(path), line=0, message=exc.strerror or "cannot be read") from None
+
+
+def key_line(path: Path, key: str) -> int:
+    """The line where a top-level `key:` starts in the file, or 1."""
+    lines = read_source_file(path).split("\n")
+    return next((n for n, line in enumerate(lines, start=1) if line.startswith(f"{key}:")), 1)
 
 
 @dataclass(frozen=True)

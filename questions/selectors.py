@@ -77,6 +77,11 @@ def exercise_list_visible(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet
     return exercises.filter(is_published=True).filter(Exists(valid_keys))
 
 
+def exercise_current_key(*, exercise: Exercise) -> ExerciseKey | None:
+    """The answer key for the exercise's grading spec as it is now (None before its first save)."""
+    return ExerciseKey.objects.filter(exercise=exercise, fingerprint=exercise.spec_fingerprint).first()
+
+
 def exercise_get_visible(*, slug: str, user: AbstractBaseUser | AnonymousUser) -> Exercise:
     """The exercise, or Exercise.DoesNotExist when it is missing or not visible to this user."""
     return exercise_list_visible(user=user).get(slug=slug)

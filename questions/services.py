@@ -17,8 +17,10 @@ from questions.files import (
     QuestionSpec,
     QuizSpec,
     ReadingSpec,
+    key_line,
     parse_question,
     parse_quiz,
+    read_source_file,
     render_question,
     render_quiz,
 )
@@ -219,22 +221,6 @@ def _inside_exercise_folder(folder: Path) -> bool:
     return any(is_exercise_folder(parent) for parent in (folder, *folder.parents))
 
 
-def _read(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise QuestionFileError(source=str(path), line=0, message="no such file") from None
-    except UnicodeDecodeError as exc:
-        raise QuestionFileError(source=str(path), line=0, message=f"not UTF-8 text ({exc.reason})") from None
-    except OSError as exc:
-        raise QuestionFileError(source=str(path), line=0, message=exc.strerror or "cannot be read") from None
-
-
-def _front_matter_line(path: Path, key: str) -> int:
-    lines = _read(path).split("\n")
-    return next((n for n, line in enumerate(lines, start=1) if line.startswith(f"{key}:")), 1)
-
-
 def bank_parse(*, paths: Iterable[Path]) -> tuple[list[QuestionSpec], list[_QuizFolder]]:
     """Parse every file first, reporting all problems at once, before anything is written."""
     question_paths, quiz_paths = _collect_files(paths)
@@ -244,14 +230,12 @@ def bank_parse(*, paths: Iterable[Path]) -> tuple[list[QuestionSpec], list[_Quiz
     slugs_by_path: dict[Path, str] = {}
     for path in question_paths:
         try:
-            spec = parse_question(_read(path), source=str(path))
+            spec = parse_question(read_source_file(path), source=str(path))
         except QuestionFileError as exc:
             problems.append(str(exc))
             continue
         if spec.slug in seen:
-            problems.append(
-                f"{path}:{_front_matter_line(path, 'slug')}: slug {spec.slug!r} is also used by {seen[spec.slug]}"
-            )
+            problems.append(f"{path}:{key_line(path, 'slug')}: slug {spec.slug!r} is also used by {seen[spec.slug]}")
             continue
         seen[spec.slug] = str(path)
         slugs_by_path[path] = spec.slug
@@ -259,14 +243,14 @@ def bank_parse(*, paths: Iterable[Path]) -> tuple[list[QuestionSpec], list[_Quiz
     folders: list[_QuizFolder] = []
     for path in quiz_paths:
         try:
-            quiz = parse_quiz(_read(path), source=str(path))
+            quiz = parse_quiz(read_source_file(path), source=str(path))
         except QuestionFileError as exc:
             problems.append(str(exc))
             continue
         slugs = tuple(slugs_by_path[p] for p in _question_files(path.parent) if p in slugs_by_path)
         strangers = [slug for slug, _ in quiz.points if slug not in slugs]
         if strangers:
-            line = _front_matter_line(path, "points")
+            line = key_line(path, "points")
             problems.append(f"{path}:{line}: points names {strangers[0]!r}, which is not a question in this folder")
             continue
         folders.append(_QuizFolder(quiz=quiz, question_slugs=slugs))
