@@ -5,7 +5,7 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_init, worker_process_init, worker_process_shutdown
+from celery.signals import task_prerun, worker_init, worker_process_init, worker_process_shutdown
 
 from workers.queues import Queue
 
@@ -40,6 +40,15 @@ def refuse_to_grade_without_a_sandbox(sender: Any = None, **_: Any) -> None:
         raise SystemExit(message) from None
     finally:
         sandbox_shutdown()  # the pool's processes build their own after forking
+
+
+@task_prerun.connect
+def reuse_or_renew_database_connections(**_: Any) -> None:
+    """What Django does at the start of a request: drop connections that are too old or
+    broken (CONN_MAX_AGE, CONN_HEALTH_CHECKS), keep the rest for this task."""
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @worker_process_init.connect
