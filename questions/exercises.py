@@ -38,6 +38,10 @@ OPTIONAL_CHECK_KEYS = frozenset({"rtol", "atol", "lower", "upper", "seconds", "t
 DEFAULT_RTOL = {CheckKind.CLOSE: 1e-7, CheckKind.GRADIENT: 1e-4}
 DEFAULT_ATOL = {CheckKind.CLOSE: 1e-9, CheckKind.GRADIENT: 1e-6}
 DEFAULT_STEP = 1e-5
+# What an answer key stores, by version; part of every fingerprint, so keys validated
+# under an older format are validated again. 2: gradient checks store the reference's
+# finite differences (format 1 keys had none, and failed every correct gradient).
+KEY_FORMAT = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -258,6 +262,7 @@ def grading_spec(*, spec: ExerciseSpec) -> dict[str, Any]:
     require validating the exercise again.
     """
     return {
+        "key_format": KEY_FORMAT,
         "functions": list(spec.functions),
         "entry_points": list(spec.entry_points),
         "time_limit_seconds": spec.time_limit_seconds,

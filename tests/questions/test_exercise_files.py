@@ -31,6 +31,7 @@ from questions.models import Exercise, ExerciseCheck, ExerciseKey, KeyStatus
 from questions.services import (
     VALIDATE_TASK,
     BankImportError,
+    exercise_key_ensure,
     exercises_export,
     exercises_import,
 )
@@ -824,3 +825,22 @@ def test_seed_bank_is_idempotent_for_exercises():
 
     assert "exercises: 0 created, 0 updated, 5 already present" in output
     assert _counts() == before
+
+
+@pytest.mark.django_db
+def test_keys_of_an_older_format_are_validated_again(monkeypatch: pytest.MonkeyPatch):
+    """A key records what grading needs in a given format; an exercise whose key was
+    validated under another format gets a new key (and a validation) when saved."""
+    from questions import exercises
+
+    exercises_import(paths=[EXERCISES_DIR / BCE])
+    old = ExerciseKey.objects.get()
+    assert old.spec["key_format"] == exercises.KEY_FORMAT
+
+    monkeypatch.setattr(exercises, "KEY_FORMAT", exercises.KEY_FORMAT + 1)
+    exercise = Exercise.objects.get()
+    key = exercise_key_ensure(exercise=exercise)
+
+    assert key.pk != old.pk
+    assert key.status == KeyStatus.PENDING
+    assert Exercise.objects.get().spec_fingerprint == key.fingerprint != old.fingerprint
