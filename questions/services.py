@@ -412,7 +412,10 @@ def exercises_import(*, paths: Iterable[Path], update_existing: bool = True) -> 
     report = BankImportReport()
     with transaction.atomic():
         for spec in specs:
-            if not update_existing and Exercise.objects.filter(slug=spec.slug).exists():
+            existing = None if update_existing else Exercise.objects.filter(slug=spec.slug).first()
+            if existing is not None:
+                # Left as edited, but graded under a key of the current format.
+                exercise_key_ensure(exercise=existing)
                 report.unchanged.append(spec.slug)
                 continue
             _, outcome = exercise_upsert(spec=spec)
