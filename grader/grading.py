@@ -30,13 +30,10 @@ from grader.models import GradingJob, GradingResult, JobState, Submission, Submi
 from questions.exercises import CheckSpec, grading_spec_checks
 from questions.models import Exercise, ExerciseKey, KeyStatus
 from questions.selectors import exercise_current_key
-from workers.dispatch import enqueue, enqueue_on_commit
+from workers.dispatch import GRADE_TASK, VALIDATE_TASK, enqueue, enqueue_on_commit
 from workers.sandbox.protocol import Limits, SandboxJob, SandboxRun, SandboxUnavailable
 
 logger = logging.getLogger(__name__)
-
-GRADE_TASK = "grader.grade_submission"
-VALIDATE_TASK = "grader.validate_exercise_key"
 
 SandboxRunner = Callable[[SandboxJob], SandboxRun]
 

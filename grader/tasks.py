@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from grader.grading import exercise_key_validate, grading_job_run, grading_jobs_sweep
 from grader.services import attempts_expire_overdue
+from workers.dispatch import GRADE_TASK, VALIDATE_TASK
 from workers.sandbox.protocol import SandboxUnavailable
 
 
@@ -16,7 +17,7 @@ def expire_overdue_attempts() -> int:
     return attempts_expire_overdue(now=timezone.now())
 
 
-@shared_task(name="grader.grade_submission", ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+@shared_task(name=GRADE_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def grade_submission(job_id: int) -> None:
     # Grader-side failures are retried by the service as new job rows (with backoff), so
     # history shows every attempt; nothing is retried at the Celery level.
@@ -25,7 +26,7 @@ def grade_submission(job_id: int) -> None:
 
 @shared_task(
     bind=True,
-    name="grader.validate_exercise_key",
+    name=VALIDATE_TASK,
     ignore_result=True,
     acks_late=True,
     reject_on_worker_lost=True,

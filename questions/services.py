@@ -37,9 +37,7 @@ from questions.models import (
     Tag,
 )
 from questions.selectors import question_list_for_export
-from workers.dispatch import enqueue_on_commit
-
-VALIDATE_TASK = "grader.validate_exercise_key"
+from workers.dispatch import VALIDATE_TASK, enqueue_on_commit
 
 QUIZ_FILE = "quiz.md"
 

@@ -16,6 +16,10 @@ from workers.app import app
 
 logger = logging.getLogger(__name__)
 
+# The tasks that are sent by name (grader.tasks defines them under these names).
+GRADE_TASK = "grader.grade_submission"
+VALIDATE_TASK = "grader.validate_exercise_key"
+
 
 def enqueue(*, task: str, args: Sequence[object], countdown: float = 0) -> bool:
     """Send now; False (and a log line) when the broker cannot be reached."""

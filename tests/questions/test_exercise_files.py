@@ -29,12 +29,12 @@ from questions.exercises import exercise_to_spec, fingerprint, grading_spec
 from questions.files import QuestionFileError
 from questions.models import Exercise, ExerciseCheck, ExerciseKey, KeyStatus
 from questions.services import (
-    VALIDATE_TASK,
     BankImportError,
     exercise_key_ensure,
     exercises_export,
     exercises_import,
 )
+from workers.dispatch import VALIDATE_TASK
 
 EXERCISES_DIR = Path(settings.BASE_DIR) / "questions" / "bank" / "exercises"
 SLUGS = sorted(p.name for p in EXERCISES_DIR.iterdir() if (p / EXERCISE_FILE).is_file())
