@@ -35,6 +35,7 @@ def zygote_pid(outer: int) -> int:
 
 
 def assert_nothing_left(zygote: Zygote) -> None:
+    zygote.settle()  # what the next job waits for: the zygote's word that the last child is reaped
     pid = zygote_pid(zygote.proc.pid)
     below = descendants(pid)
     assert all(parent_of(child) == pid for child in below), "a grandchild of the zygote exists"

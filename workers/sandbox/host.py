@@ -5,6 +5,11 @@ child's ends over the control socket, then polls the result and output pipes aga
 wall-clock deadline, decoding frames strictly as they arrive. Whatever happens, it then
 asks the zygote to reap the child (SIGKILL first if it still runs) and learns the real
 exit status. A zygote that misbehaves in any way is discarded, never reused.
+
+A child that sent its end frame has answered everything: its exit status cannot change
+the verdict, so the host asks for the reap (which kills the child at once if it is still
+there) but reads the zygote's answer only before the next request. The child's exit (a
+few ms to unmap a numpy process) then overlaps storing the verdict instead of delaying it.
 """
 
 from __future__ import annotations
@@ -76,6 +81,8 @@ class Zygote:
         self.info: dict[str, Any] = {}
         self.scratch: str | None = None
         self.last_child = 0  # the latest job's pid, as the sandbox's pid namespace numbers it
+        self.reap_pending = False  # a reap was asked for and its answer not read yet
+        self.reap_grace = 0.0
         unsupported = machine_supported()
         if unsupported:
             raise SandboxUnavailable(unsupported)
@@ -209,6 +216,10 @@ class Zygote:
         raise error
 
     def fork(self, fds: list[int]) -> None:
+        try:
+            self.settle()
+        except SandboxUnavailable as exc:
+            raise ZygoteGone(str(exc)) from exc  # the new job has reached no child yet
         if self.proc.poll() is not None:
             self.broken = True
             raise ZygoteGone(f"the sandbox's zygote exited ({describe_status_code(self.proc.returncode)})")
@@ -224,11 +235,26 @@ class Zygote:
 
     def reap(self, grace: float) -> tuple[int, bool, float]:
         """The child's wait status, whether the zygote had to kill it, and its CPU seconds."""
+        self.reap_later(grace)
+        return self.settle()
+
+    def reap_later(self, grace: float = 0.0) -> None:
+        """Ask for the reap (the zygote kills the child if it outlives `grace`); settle()
+        reads the answer."""
         try:
             self.sock.send(b"W" + struct.pack("!d", grace))
         except OSError as exc:
             raise self._fail(f"the sandbox's zygote is gone: {exc}") from exc
-        reply = self._reply(self.config.reply_seconds + grace)
+        self.reap_pending = True
+        self.reap_grace = grace
+
+    def settle(self) -> tuple[int, bool, float]:
+        """Wait for the answer to a pending reap: once it returns, the last job's
+        process no longer exists. A no-op (zeros) when no reap is pending."""
+        if not self.reap_pending:
+            return 0, False, 0.0
+        self.reap_pending = False
+        reply = self._reply(self.config.reply_seconds + self.reap_grace)
         if reply[:1] != b"S" or len(reply) != 1 + STATUS.size:
             raise self._fail("the sandbox's zygote sent an unexpected reply")
         status, killed, cpu = STATUS.unpack(reply[1:])
@@ -286,8 +312,14 @@ class JobRun:
             self.poll(memoryview(payload)[sent:], res_r, out_r)
             self.close_job()
             timed_out = self.stop is not None and self.stop[0] is Termination.TIME_LIMIT
-            grace = 0.0 if (self.ended or self.stop) else EXIT_GRACE_SECONDS
-            status, killed, cpu = self.zygote.reap(grace)
+            finished = time.monotonic()
+            if self.ended and self.stop is None:
+                self.zygote.reap_later()  # its exit status cannot change the verdict
+                status, killed, cpu = 0, False, 0.0
+            else:
+                grace = 0.0 if self.stop else EXIT_GRACE_SECONDS
+                status, killed, cpu = self.zygote.reap(grace)
+                finished = time.monotonic()
         finally:
             self.close_job()
             os.close(res_r)
@@ -311,7 +343,7 @@ class JobRun:
             output=text,
             output_truncated=truncated,
             fork_seconds=self.fork_seconds,
-            run_seconds=time.monotonic() - self.started,
+            run_seconds=finished - self.started,
         )
 
     # -- the poll loop ------------------------------------------------------------------

@@ -133,7 +133,9 @@ class SandboxRun:
     output_truncated: bool = False
     # Where the time went, measured on the trusted side (seconds).
     fork_seconds: float = 0.0  # request to the zygote until the child's first frame
-    run_seconds: float = 0.0  # whole run, fork to reap
+    # Whole run: from the request to the zygote until the last frame when the child ended
+    # cleanly (its exit then overlaps what the host does next), else until it was reaped.
+    run_seconds: float = 0.0
 
 
 class SandboxUnavailable(Exception):
