@@ -73,7 +73,9 @@ def _verdict(
             expected = expected_from_reference(checks=[check], run=reference_run)[check.name]
         except ExpectedProblem:
             expected = None
-    run = _run(CallOutcome(id=check.name, value=value, **outcome))
+    # A time check is judged on the whole run that answered it.
+    timing = {"run_seconds": outcome["seconds"]} if check.kind == "time" and "seconds" in outcome else {}
+    run = _run(CallOutcome(id=check.name, value=value, **outcome), **timing)
     verdict = judge(checks=[check], expected={} if expected is None else {check.name: expected}, run=run, limits=LIMITS)
     assert len(verdict.checks) == 1
     return verdict.checks[0]

@@ -35,6 +35,50 @@ def test_a_fast_solution_passes_its_time_check():
     assert _grade("def f(x):\n    return x * x\n", [VALUE, TIMED])["fast"] == "passed"
 
 
+class CountingRunner:
+    def __init__(self) -> None:
+        self.jobs: list[SandboxJob] = []
+
+    def __call__(self, job: SandboxJob) -> SandboxRun:
+        self.jobs.append(job)
+        return sandbox_run(job=job)
+
+
+def test_a_fast_solution_is_timed_within_its_one_run():
+    counting = CountingRunner()
+    checks = [TIMED, VALUE]
+    runs = run_checks(runner=counting, code="def f(x):\n    return x * x\n", checks=checks, entry_points=["f"],
+                      limits=LIMITS)  # fmt: skip
+    verdict = judge(checks=checks, expected={}, run=runs.main, limits=LIMITS, alone=runs.alone)
+    assert [[call.id for call in job.calls] for job in counting.jobs] == [["value", "fast"]]  # time checks last
+    assert verdict.checks[0].message == "passed"
+    assert runs.alone == {}
+
+
+def test_a_time_check_gets_a_run_of_its_own_when_the_others_made_the_run_slow():
+    """The whole run counts against a time check only while that is within its seconds."""
+    counting = CountingRunner()
+    slow_other = CheckSpec(name="slow", kind="close", call="g(x)", setup="x = 3.0\n", points=Decimal(1))
+    code = "import time\ndef f(x):\n    return x * x\ndef g(x):\n    time.sleep(0.6)\n    return x\n"
+    checks = [slow_other, TIMED]
+    runs = run_checks(runner=counting, code=code, checks=checks, entry_points=["f", "g"], limits=LIMITS)
+    verdict = judge(checks=checks, expected={"slow": {"shape": None, "values": 3.0}}, run=runs.main, limits=LIMITS,
+                    alone=runs.alone)  # fmt: skip
+    assert [[call.id for call in job.calls] for job in counting.jobs] == [["slow", "fast"], ["fast"]]
+    assert [check.message for check in verdict.checks] == ["passed", "passed"]
+
+
+def test_a_time_check_past_the_wall_clock_leaves_the_other_checks_answered():
+    code = "def f(x):\n    while True:\n        pass\ndef g(x):\n    return x\n"
+    value = CheckSpec(name="value", kind="close", call="g(x)", setup="x = 3.0\n", points=Decimal(1))
+    limits = limits_for(time_limit_seconds=1, memory_limit_mb=512)
+    checks = [TIMED, value]
+    runs = run_checks(runner=runner, code=code, checks=checks, entry_points=["f", "g"], limits=limits)
+    verdict = judge(checks=checks, expected={"value": {"shape": None, "values": 3.0}}, run=runs.main, limits=limits,
+                    alone=runs.alone)  # fmt: skip
+    assert [check.message for check in verdict.checks] == ["time limit of 1 s exceeded", "passed"]
+
+
 def test_a_time_check_that_never_returns_reports_the_limit():
     spinning = "def f(x):\n    while True:\n        pass\n"
     limits = limits_for(time_limit_seconds=1, memory_limit_mb=512)
