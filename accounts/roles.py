@@ -7,13 +7,23 @@ from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 INSTRUCTORS_GROUP = "instructors"
 
 
+# Remembered on the user object, as Django remembers permissions (_perm_cache): one
+# request asks several times (visibility, then the response), and each user object
+# lives for one request.
+CACHE_ATTRIBUTE = "_is_instructor_cache"
+
+
 def user_is_instructor(*, user: AbstractBaseUser | AnonymousUser) -> bool:
     if not user.is_authenticated:
         return False
     if getattr(user, "is_staff", False):
         return True
-    groups = getattr(user, "groups", None)
-    return groups is not None and bool(groups.filter(name=INSTRUCTORS_GROUP).exists())
+    cached = getattr(user, CACHE_ATTRIBUTE, None)
+    if cached is None:
+        groups = getattr(user, "groups", None)
+        cached = groups is not None and bool(groups.filter(name=INSTRUCTORS_GROUP).exists())
+        setattr(user, CACHE_ATTRIBUTE, cached)
+    return bool(cached)
 
 
 def user_pk(*, user: AbstractBaseUser | AnonymousUser) -> int:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -27,11 +28,15 @@ from accounts.roles import user_pk
 from config.errors import Refusal, ServiceError
 from grader.checks import ExpectedProblem, expected_from_reference, judge, limits_for, run_checks
 from grader.models import GradingJob, GradingResult, JobState, Submission, SubmissionStatus
-from questions.exercises import CheckSpec, grading_spec_checks
+from grader.selectors import submission_result
+from questions.exercises import CheckSpec, grading_spec_checks, grading_spec_max_score
 from questions.models import Exercise, ExerciseKey, KeyStatus
-from questions.selectors import exercise_current_key
+from questions.selectors import exercise_current_key_state
 from workers.dispatch import GRADE_TASK, VALIDATE_TASK, enqueue, enqueue_on_commit
 from workers.sandbox.protocol import Limits, SandboxJob, SandboxRun, SandboxUnavailable
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -70,18 +75,18 @@ def code_problems(*, code: str) -> list[str]:
 def submission_create(*, user: AbstractBaseUser | AnonymousUser, exercise: Exercise, code: str) -> Submission:
     if problems := code_problems(code=code):
         raise ServiceError.invalid({"code": problems})
-    key = exercise_current_key(exercise=exercise)
+    key = exercise_current_key_state(exercise=exercise)
     if key is None or key.status != KeyStatus.VALID:
         raise ServiceError(
             kind=Refusal.CONFLICT,
             code="exercise_not_validated",
             message="This exercise's checks have not been validated yet; submissions open once they are.",
         )
+    user_pk(user=user)  # signed in, or PermissionError
+    owner = cast("User", user)  # an authenticated request's user is the user model's instance
     now = timezone.now()
     with transaction.atomic():
-        submission = Submission.objects.create(
-            user_id=user_pk(user=user), exercise=exercise, key=key, code=code, created_at=now
-        )
+        submission = Submission.objects.create(user=owner, exercise=exercise, key=key, code=code, created_at=now)
         job = GradingJob.objects.create(
             submission=submission, attempt=1, created_at=now, available_at=now, enqueued_at=now
         )
@@ -112,9 +117,10 @@ def _lease(*, key: ExerciseKey, now: datetime) -> datetime:
 
 
 def grading_job_claim(*, job_id: int, now: datetime) -> GradingJob | None:
-    """Take a queued, due job for this process; None when it is not ours to run."""
+    """Take a queued, due job for this process; None when it is not ours to run. The job
+    comes with its submission, answer key and (when one exists) verdict."""
     try:
-        job = GradingJob.objects.select_related("submission__key").get(pk=job_id)
+        job = GradingJob.objects.select_related("submission__key", "submission__result").get(pk=job_id)
     except GradingJob.DoesNotExist:
         return None
     claim = {
@@ -139,8 +145,9 @@ def grading_job_run(*, job_id: int, runner: SandboxRunner = _default_runner) -> 
     job = grading_job_claim(job_id=job_id, now=now)
     if job is None:
         return JobOutcome(job_id=job_id, ran=False)
-    if GradingResult.objects.filter(submission_id=job.submission_id).exists():
-        # An earlier attempt stored the verdict after its lease had passed.
+    if submission_result(submission=job.submission) is not None:
+        # An earlier attempt stored the verdict after its lease had passed. (One storing
+        # it from now on makes this attempt's insert fail: still one verdict.)
         _job_finish(job=job, state=JobState.SUCCEEDED, now=timezone.now())
         return JobOutcome(job_id=job_id, ran=False, status=SubmissionStatus.GRADED)
     try:
@@ -380,7 +387,7 @@ def _key_finish(
     summary: str,
     score: Decimal | None,
 ) -> str:
-    spec_max = sum((Decimal(check["points"]) for check in key.spec["checks"]), Decimal(0))
+    spec_max = grading_spec_max_score(spec=key.spec)
     ExerciseKey.objects.filter(pk=key.pk, status=KeyStatus.RUNNING).update(
         status=status,
         expected=expected,

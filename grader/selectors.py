@@ -106,9 +106,28 @@ def attempt_reveals_answers(*, attempt: Attempt, user: AbstractBaseUser | Anonym
     return reveal_at is not None and reveal_at <= now
 
 
+# What a submission's API view reads: not its code, nor the key's spec, expected values
+# and report, nor the exercise's texts (large, and each JSON field decoded per row).
+SUBMISSION_VIEW_DEFERRED = (
+    "code",
+    "key__spec",
+    "key__expected",
+    "key__report",
+    "key__summary",
+    "exercise__prompt",
+    "exercise__functions",
+    "exercise__starter_code",
+    "exercise__reference_solution",
+)
+
+
+def _submissions_for_view() -> QuerySet[Submission]:
+    return Submission.objects.select_related("exercise", "user", "key", "result").defer(*SUBMISSION_VIEW_DEFERRED)
+
+
 def submission_get_visible(*, submission_id: int, user: AbstractBaseUser | AnonymousUser) -> Submission:
     """The submission for its owner or an instructor; Submission.DoesNotExist otherwise."""
-    submissions = Submission.objects.select_related("exercise", "user", "key", "result")
+    submissions = _submissions_for_view()
     if not user_is_instructor(user=user):
         submissions = submissions.filter(user_id=user_pk(user=user))
     return submissions.get(id=submission_id)
@@ -116,11 +135,7 @@ def submission_get_visible(*, submission_id: int, user: AbstractBaseUser | Anony
 
 def submission_list_for_exercise(*, exercise: Exercise, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Submission]:
     """Instructors see every submission to the exercise; students their own."""
-    submissions = (
-        Submission.objects.filter(exercise=exercise)
-        .select_related("exercise", "user", "key", "result")
-        .order_by("-created_at", "-id")
-    )
+    submissions = _submissions_for_view().filter(exercise=exercise).order_by("-created_at", "-id")
     if user_is_instructor(user=user):
         return submissions
     return submissions.filter(user_id=user_pk(user=user))

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from config.pagination import paginated_response, paginated_schema
 from grader.grading import submission_create
-from grader.models import Submission
+from grader.models import Submission, SubmissionStatus
 from grader.selectors import submission_get_visible, submission_list_for_exercise, submission_result
 from questions.models import Exercise
 from questions.selectors import exercise_get_visible
@@ -61,8 +61,9 @@ def _check_data(check: dict[str, Any]) -> dict[str, Any]:
 
 
 def submission_data(*, submission: Submission) -> dict[str, Any]:
-    result = submission_result(submission=submission)
-    max_score = sum((Decimal(check["points"]) for check in submission.key.spec["checks"]), Decimal(0))
+    """The API's view of a submission, read from it, its result, exercise, user and key."""
+    result = submission_result(submission=submission) if submission.status == SubmissionStatus.GRADED else None
+    max_score = submission.key.max_score  # the validated key's total: every check's points
     summary = {"queued": "Waiting for a grader.", "running": "Running your code.", "error": ERROR_SUMMARY}
     return {
         "id": submission.pk,
@@ -113,7 +114,6 @@ class ExerciseSubmissionsApi(APIView):
         serializer = self.InputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         submission = submission_create(user=request.user, exercise=exercise, code=serializer.validated_data["code"])
-        submission = submission_get_visible(submission_id=submission.pk, user=request.user)
         return Response(submission_data(submission=submission), status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(

@@ -280,6 +280,11 @@ def grading_spec_checks(*, spec: dict[str, Any]) -> list[CheckSpec]:
     ]
 
 
+def grading_spec_max_score(*, spec: dict[str, Any]) -> Decimal:
+    """Every check's points: what a submission graded with this spec is out of."""
+    return sum((Decimal(check["points"]) for check in spec["checks"]), Decimal(0))
+
+
 def fingerprint(*, spec: dict[str, Any]) -> str:
     canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()

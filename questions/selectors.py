@@ -82,6 +82,16 @@ def exercise_current_key(*, exercise: Exercise) -> ExerciseKey | None:
     return ExerciseKey.objects.filter(exercise=exercise, fingerprint=exercise.spec_fingerprint).first()
 
 
+def exercise_current_key_state(*, exercise: Exercise) -> ExerciseKey | None:
+    """The current answer key's status and score, without its spec, expected values and
+    report (what accepting a submission needs; those can be large JSON)."""
+    return (
+        ExerciseKey.objects.filter(exercise=exercise, fingerprint=exercise.spec_fingerprint)
+        .only("id", "exercise_id", "fingerprint", "status", "max_score")
+        .first()
+    )
+
+
 def exercise_get_visible(*, slug: str, user: AbstractBaseUser | AnonymousUser) -> Exercise:
     """The exercise, or Exercise.DoesNotExist when it is missing or not visible to this user."""
     return exercise_list_visible(user=user).get(slug=slug)

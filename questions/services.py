@@ -10,7 +10,7 @@ from pathlib import Path
 from django.db import transaction
 
 from questions.exercise_files import is_exercise_folder, parse_exercise_folder, write_exercise_folder
-from questions.exercises import ExerciseSpec, exercise_to_spec, fingerprint, grading_spec
+from questions.exercises import ExerciseSpec, exercise_to_spec, fingerprint, grading_spec, grading_spec_max_score
 from questions.files import (
     ChoiceSpec,
     QuestionFileError,
@@ -322,7 +322,11 @@ def exercise_key_ensure(*, exercise: Exercise) -> ExerciseKey:
     if exercise.spec_fingerprint != current:
         Exercise.objects.filter(pk=exercise.pk).update(spec_fingerprint=current)
         exercise.spec_fingerprint = current
-    key, created = ExerciseKey.objects.get_or_create(exercise=exercise, fingerprint=current, defaults={"spec": spec})
+    key, created = ExerciseKey.objects.get_or_create(
+        exercise=exercise,
+        fingerprint=current,
+        defaults={"spec": spec, "max_score": grading_spec_max_score(spec=spec)},
+    )
     if created:
         enqueue_on_commit(task=VALIDATE_TASK, args=[key.pk])
     return key
