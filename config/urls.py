@@ -30,6 +30,7 @@ api_v1: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("lti/", include("lti.urls")),
     path("healthz/", healthz, name="healthz"),
 ]
 

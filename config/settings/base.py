@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "accounts",
     "questions",
     "grader",
+    "lti",
 ]
 
 MIDDLEWARE = [
@@ -144,6 +145,14 @@ GRADING_LEASE_MARGIN_SECONDS = env_int("GRADING_LEASE_MARGIN_SECONDS", default=6
 # conditional.
 GRADING_REDELIVER_AFTER_SECONDS = env_int("GRADING_REDELIVER_AFTER_SECONDS", default=60, minimum=1)
 GRADING_SWEEP_SECONDS = env_int("GRADING_SWEEP_SECONDS", default=15, minimum=1)
+
+# --- LMS integration (LTI 1.3) ------------------------------------------------------
+# The tool's public address, as an LMS reaches it: every URL given to platforms (key set,
+# and the launch endpoints as they are built) starts with it.
+LTI_TOOL_BASE_URL = env_str("LTI_TOOL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# A rotated-out signing key stays in the published key set this long, for platforms
+# that cached the key set before the rotation.
+LTI_RETIRED_KEY_DAYS = env_int("LTI_RETIRED_KEY_DAYS", default=7, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
