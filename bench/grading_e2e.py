@@ -383,12 +383,18 @@ class Sample:
     polls: int
 
 
-def submit_and_wait(client: Client, slug: str, code: str, poll_seconds: float) -> Sample:
+def submit_and_wait(client: Client, slug: str, code: str, poll_seconds: float, worker: Service) -> Sample:
     sent = time.time()
     submission_id = submit(client, slug, code)
     accepted = time.time()
     polls = 0
     while True:
+        if worker.process.poll() is not None or time.time() - sent > STALL_SECONDS:
+            raise RuntimeError(
+                f"submission {submission_id} not graded after {time.time() - sent:.0f} s"
+                f" (worker {'exited' if worker.process.poll() is not None else 'running'}):\n"
+                f"{worker.output()[-3000:]}"
+            )
         time.sleep(poll_seconds)
         status, body = client.call("GET", f"/api/v1/submissions/{submission_id}/")
         polls += 1
@@ -775,9 +781,9 @@ def low_load(fleet: Fleet, port: int, token: str, exercise: ExerciseUnderTest, a
         client = Client(port, token)
         poll = args.poll_ms / 1000
         for _ in range(args.warmup):  # the sandbox's first jobs, connections, caches
-            submit_and_wait(client, exercise.slug, exercise.code, poll)
+            submit_and_wait(client, exercise.slug, exercise.code, poll, worker)
         meter = CpuMeter(fleet.roots())
-        samples = [submit_and_wait(client, exercise.slug, exercise.code, poll) for _ in range(args.sequential)]
+        samples = [submit_and_wait(client, exercise.slug, exercise.code, poll, worker) for _ in range(args.sequential)]
         cpu = meter.stop()
     finally:
         fleet.stop(worker)

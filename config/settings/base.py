@@ -226,6 +226,8 @@ def filesystem_broker_options(folder: Path) -> dict[str, Any]:
 
 
 CELERY_BROKER_URL = REDIS_URL or "filesystem://"
+# kombu's filesystem transport with atomic writes (see workers/filesystem_broker.py).
+CELERY_BROKER_TRANSPORT = None if REDIS_URL else "workers.filesystem_broker:Transport"
 CELERY_BROKER_TRANSPORT_OPTIONS = (
     # A Redis that accepts connections but never answers (paused, partitioned) must not
     # hang a request that enqueues: give up after 2 s; the sweeper resends later.
