@@ -10,6 +10,7 @@ set keep verifying messages signed just before a rotation.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -80,3 +81,70 @@ class ToolKey(models.Model):
 
     def __str__(self) -> str:
         return self.kid
+
+
+class LaunchData(models.Model):
+    """What the OIDC login leaves for the launch that follows it (the nonce, in
+    pylti1p3's key format) and validated launch claims (for deep linking), kept in the
+    database so that any web process can finish a login another one began, with or
+    without Redis. A nonce row is deleted by the launch that uses it: used once."""
+
+    key = models.CharField(max_length=255, unique=True)
+    value = models.JSONField()
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class LtiIdentity(models.Model):
+    """A platform's user (its `sub`) as one local user."""
+
+    platform = models.ForeignKey(Platform, on_delete=models.CASCADE, related_name="identities")
+    sub = models.CharField(max_length=255)
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="lti_identity")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["platform", "sub"], name="lti_identity_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.sub} at {self.platform.issuer}"
+
+
+class Course(models.Model):
+    """A platform's context (a course or section), with its members' roles."""
+
+    platform = models.ForeignKey(Platform, on_delete=models.CASCADE, related_name="courses")
+    context_id = models.CharField(max_length=255)
+    title = models.CharField(max_length=255, blank=True)
+    label = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["platform", "context_id"], name="lti_course_unique")]
+        ordering = ["title", "id"]
+
+    def __str__(self) -> str:
+        return self.title or self.label or self.context_id
+
+
+class CourseRole(models.TextChoices):
+    INSTRUCTOR = "instructor", "Instructor"
+    STUDENT = "student", "Student"
+
+
+class CourseMembership(models.Model):
+    """A user's role in a course, as the platform's last launch (or roster) said."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="course_memberships")
+    role = models.CharField(max_length=20, choices=CourseRole.choices)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["course", "user"], name="lti_membership_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.course}: {self.role}"

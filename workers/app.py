@@ -13,7 +13,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
 app = Celery("grader")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks(["grader"])
+app.autodiscover_tasks(["grader", "lti"])
 
 logger = logging.getLogger(__name__)
 

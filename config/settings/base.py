@@ -153,6 +153,14 @@ LTI_TOOL_BASE_URL = env_str("LTI_TOOL_BASE_URL", default="http://127.0.0.1:8000"
 # A rotated-out signing key stays in the published key set this long, for platforms
 # that cached the key set before the rotation.
 LTI_RETIRED_KEY_DAYS = env_int("LTI_RETIRED_KEY_DAYS", default=7, minimum=1)
+# Calls to platforms (their key sets; grades and rosters later) give up after this long.
+LTI_HTTP_TIMEOUT_SECONDS = env_int("LTI_HTTP_TIMEOUT_SECONDS", default=5, minimum=1)
+# A platform's key set is cached this long; a launch signed with a key id the cached set
+# lacks fetches it again, at most once per LTI_KEYSET_REFRESH_SECONDS per platform.
+LTI_KEYSET_CACHE_SECONDS = env_int("LTI_KEYSET_CACHE_SECONDS", default=3600, minimum=1)
+LTI_KEYSET_REFRESH_SECONDS = env_int("LTI_KEYSET_REFRESH_SECONDS", default=10, minimum=1)
+# How far a launch's exp and iat may be off this server's clock.
+LTI_CLOCK_LEEWAY_SECONDS = env_int("LTI_CLOCK_LEEWAY_SECONDS", default=60, minimum=0)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -268,4 +276,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env_int("ATTEMPT_EXPIRY_SWEEP_SECONDS", default=60, minimum=1),
     },
     "sweep-grading-jobs": {"task": "grader.sweep_grading_jobs", "schedule": GRADING_SWEEP_SECONDS},
+    # Logins never followed by a launch leave their nonce behind; launches keep their
+    # claims a day (for deep linking).
+    "purge-lti-launch-data": {"task": "lti.purge_launch_data", "schedule": 3600},
 }
