@@ -7,7 +7,6 @@ import dataclasses
 import json
 import math
 import os
-import time
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from django.core.exceptions import ImproperlyConfigured
 import workers.sandbox as sandbox
 from tests.sandbox.conftest import RLIMITS
 from tests.sandbox.hostile_cases import LIMITS
-from workers.sandbox import SandboxConfig, SandboxMode, runtime, sandbox_check, sandbox_run, sandbox_shutdown
+from workers.sandbox import SandboxConfig, SandboxMode, sandbox_check, sandbox_run, sandbox_shutdown
 from workers.sandbox.protocol import (
     Limits,
     NotNumeric,
@@ -253,50 +252,6 @@ def test_it_recycles_the_zygote_after_its_quota(bwrap_config):
     assert sandbox._zygote is not None
     assert sandbox._zygote is not first
     sandbox_shutdown()
-
-
-def test_the_heap_reserve_follows_what_the_last_jobs_needed(bwrap_config):
-    """Spares fault in heap only after jobs that needed it: under load a reserve a small
-    job does not use is wasted CPU. Within HEAP_RESERVE_BYTES, rounded to whole steps."""
-    allocating = SandboxJob(
-        code="import numpy as np\ndef f(n):\n    return float(np.ones(n).sum())\n",
-        entry_points=("f",),
-        calls=(SandboxCall(id="c", expr="f(3_000_000)"),),  # 24 MB
-        limits=LIMITS,
-    )
-    small = SandboxJob(code="", entry_points=(), calls=(SandboxCall(id="c", expr="1.0"),), limits=LIMITS)
-    sandbox_shutdown()
-    assert sandbox_run(job=allocating, config=bwrap_config).calls["c"].value == 3_000_000.0
-    zygote = sandbox._zygote
-    zygote.settle()
-    assert 24 << 20 <= zygote.reserve_hint <= runtime.HEAP_RESERVE_BYTES
-    assert zygote.reserve_hint % runtime.HEAP_RESERVE_STEP == 0
-    for _ in range(4):
-        time.sleep(0.05)  # idle: the spares warm up and fault in the reserve
-        sandbox_run(job=small, config=bwrap_config)
-    zygote.settle()
-    assert zygote.reserve_hint == 0
-    assert sandbox._zygote is zygote
-
-
-def test_a_warm_reserve_does_not_lift_the_memory_limit_by_more_than_itself(bwrap_config):
-    job = SandboxJob(
-        code="import numpy as np\ndef f(n):\n    return float(np.ones(n).sum())\n",
-        entry_points=("f",),
-        calls=(
-            SandboxCall(id="fits", expr="f(3_000_000)"),  # 24 MB: learnt, then reserved
-            SandboxCall(id="over", expr="f(LIMIT // 8)"),
-        ),
-        limits=dataclasses.replace(LIMITS, memory_bytes=256 << 20),
-    )
-    job = dataclasses.replace(job, code=job.code + "LIMIT = 256 << 20\n")
-    for _ in range(3):
-        time.sleep(0.05)
-        run = sandbox_run(job=job, config=bwrap_config)
-        assert run.calls["fits"].value == 3_000_000.0
-        error = run.calls["over"].error
-        assert error is not None
-        assert error.type == "MemoryError"
 
 
 def test_it_replaces_a_zygote_that_died(bwrap_config):

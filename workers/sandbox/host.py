@@ -49,7 +49,7 @@ from workers.sandbox.protocol import (
 )
 
 FRAME_HEADER = struct.Struct(">I")
-STATUS = struct.Struct("!i?dQ")
+STATUS = struct.Struct("!i?d")
 F_SETPIPE_SZ = 1031
 PIPE_BYTES = 1 << 20
 READ_BYTES = 1 << 18
@@ -83,8 +83,6 @@ class Zygote:
         self.last_child = 0  # the latest job's pid, as the sandbox's pid namespace numbers it
         self.reap_pending = False  # a reap was asked for and its answer not read yet
         self.reap_grace = 0.0
-        # Heap the zygote's next spares fault in before their jobs (as the zygote last said).
-        self.reserve_hint = 0
         unsupported = machine_supported()
         if unsupported:
             raise SandboxUnavailable(unsupported)
@@ -259,7 +257,7 @@ class Zygote:
         reply = self._reply(self.config.reply_seconds + self.reap_grace)
         if reply[:1] != b"S" or len(reply) != 1 + STATUS.size:
             raise self._fail("the sandbox's zygote sent an unexpected reply")
-        status, killed, cpu, self.reserve_hint = STATUS.unpack(reply[1:])
+        status, killed, cpu = STATUS.unpack(reply[1:])
         return status, killed, cpu
 
     def run(self, job: SandboxJob) -> SandboxRun:

@@ -308,7 +308,6 @@ def zygote_main(argv: list[str]) -> None:
             importlib.import_module(module)
 
         numpy.random.default_rng(0).random(4)  # load the generator path once, before any fork
-        keep_freed_heap(ctypes.CDLL(None))
         lockdown = Lockdown()
         os.environ.clear()
         if mode == "rlimits":
@@ -323,56 +322,6 @@ def zygote_main(argv: list[str]) -> None:
         ctl.send(b"X" + f"{type(exc).__name__}: {exc}".encode(errors="replace")[:2000])
         raise SystemExit(1) from None
     Zygote(ctl, lockdown).serve(json.dumps(info).encode())
-
-
-# glibc's mallopt(3) parameters.
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3
-# Arrays up to this size come from the heap rather than from a fresh mmap each.
-HEAP_ARRAY_BYTES = 32 << 20
-# Heap a spare faults in while the zygote is idle (see HeapReserve), at most.
-HEAP_RESERVE_BYTES = 64 << 20
-HEAP_RESERVE_STEP = 8 << 20
-
-
-def keep_freed_heap(libc: ctypes.CDLL) -> None:
-    """Make freed heap memory stay mapped in the process (inherited by every fork).
-
-    A job's child is a fresh process: every page its arrays touch is a page fault, and on
-    this kind of VM faulting in the tens of MB that 10^6-element inputs need cost more
-    than the arithmetic (75 ms against 53 ms for binary cross-entropy on 10^6 elements).
-    With medium arrays served from the heap and the heap never trimmed, memory a spare
-    faulted in before its job (HeapReserve) is reused by the job's arrays. Not glibc
-    (mallopt missing or refusing): the job just runs without the reserve."""
-    mallopt = getattr(libc, "mallopt", None)
-    if mallopt is None:
-        return
-    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
-    mallopt.restype = ctypes.c_int
-    if mallopt(M_MMAP_THRESHOLD, HEAP_ARRAY_BYTES) == 1 and mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1:
-        STATE["heap_kept"] = True
-
-
-class ReserveSizer:
-    """How much heap the next spares fault in: what the last job needed, learnt from its
-    peak RSS (measured by the kernel, so a job can only make the next reserve larger, up
-    to HEAP_RESERVE_BYTES). Faulting in costs as much CPU as it saves a job that uses it,
-    so jobs on small inputs get none: under load the reserve would only be waste.
-
-    A job's need is its peak above `floor`, the peak of a fork that ran the fixed warm-up
-    job (a fork's RSS starts below the zygote's: file pages are not copied). A job that
-    fit in its reserve does not say how much of it it used: the reserve then shrinks by
-    two steps and is measured again."""
-
-    def __init__(self, *, floor: int) -> None:
-        self.floor = floor
-
-    def learn(self, *, reserved: int, peak: int) -> int:
-        need = peak - self.floor
-        if reserved == 0 or need > reserved + HEAP_RESERVE_STEP // 2:
-            wanted = -(-need // HEAP_RESERVE_STEP) * HEAP_RESERVE_STEP  # whole steps, rounded up
-        else:
-            wanted = reserved - 2 * HEAP_RESERVE_STEP
-        return max(0, min(wanted, HEAP_RESERVE_BYTES)) if need >= HEAP_RESERVE_STEP else 0
 
 
 def drop_privileges(lockdown: Lockdown) -> None:
@@ -391,23 +340,22 @@ class Process:
         self.pid = pid
         self.channel = channel  # the spare's private socket, until it gets its job
         self.pidfd = os.pidfd_open(pid)
-        self.status: tuple[int, float, int] | None = None  # wait status, CPU seconds, peak RSS bytes
+        self.status: tuple[int, float] | None = None
         self.warmed = False
-        self.reserve = 0  # heap the zygote asked it to fault in before its job
 
     def poll(self) -> bool:
         """Reap if it has exited; True once reaped."""
         if self.status is None:
             pid, status, usage = os.wait4(self.pid, os.WNOHANG)
             if pid:
-                self.status = (status, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
+                self.status = (status, usage.ru_utime + usage.ru_stime)
         return self.status is not None
 
     def kill(self) -> None:
         if self.status is None:
             signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
             _pid, status, usage = os.wait4(self.pid, 0)
-            self.status = (status, usage.ru_utime + usage.ru_stime, usage.ru_maxrss * 1024)
+            self.status = (status, usage.ru_utime + usage.ru_stime)
 
     def close(self) -> None:
         os.close(self.pidfd)
@@ -433,17 +381,14 @@ class Zygote:
         self.lockdown = lockdown
         self.spares: list[Process] = []
         self.running: Process | None = None
-        self.reserve_sizer = ReserveSizer(floor=0)
-        self.reserve_hint = 0
 
     def serve(self, info: bytes) -> None:
-        self.reserve_sizer = ReserveSizer(floor=self.small_job_peak())
         self.spares = [self.fork_spare() for _ in range(SPARES)]
         self.ctl.send(b"R" + info)
         poller = select.poll()
         poller.register(self.ctl, select.POLLIN)
         while True:
-            idle = self.running is None and any(self.wants_warming(spare) for spare in self.spares)
+            idle = self.running is None and any(not spare.warmed for spare in self.spares)
             events = poller.poll(IDLE_SECONDS * 1000 if idle else None)
             if not events and idle:
                 self.warm_spares()
@@ -481,9 +426,8 @@ class Zygote:
                 poller.unregister(child.pidfd)
             child.close()
             assert child.status is not None
-            status, cpu, peak = child.status
-            self.reserve_hint = self.reserve_sizer.learn(reserved=child.reserve, peak=peak)
-            self.ctl.send(b"S" + struct.pack("!i?dQ", status, killed, cpu, self.reserve_hint))
+            status, cpu = child.status
+            self.ctl.send(b"S" + struct.pack("!i?d", status, killed, cpu))
             if len(self.spares) < SPARES:
                 # Now, not while the job ran: on two cores a fork beside the job slowed both.
                 # The other spare, warmed during earlier jobs, takes a job sent right away.
@@ -493,33 +437,12 @@ class Zygote:
         self.ctl.send(b"E" + b"unexpected request")
         return False
 
-    def small_job_peak(self) -> int:
-        """The peak RSS of a fork that runs the warm-up job: what a job on small inputs needs."""
-        pid = os.fork()
-        if pid == 0:
-            code = 1
-            try:
-                os.dup2(os.pipe()[1], 1)  # the warm-up's traceback goes nowhere (no /dev/null here)
-                os.dup2(1, 2)
-                reporter = Reporter(1 << 20)
-                reporter.write = lambda _fd, data: memoryview(data).nbytes
-                Harness(WARM_UP_JOB, reporter).run()
-                code = 0
-            finally:
-                os._exit(code)
-        _pid, _status, usage = os.wait4(pid, 0)
-        return int(usage.ru_maxrss) * 1024
-
-    def wants_warming(self, spare: Process) -> bool:
-        return not spare.warmed or spare.reserve < self.reserve_hint
-
     def warm_spares(self) -> None:
         for spare in self.spares:
-            if self.wants_warming(spare):
+            if not spare.warmed:
                 spare.warmed = True
-                spare.reserve = self.reserve_hint
                 with contextlib.suppress(OSError):  # a dead spare is replaced at dispatch
-                    spare.channel.send(b"H" + struct.pack("!Q", spare.reserve))
+                    spare.channel.send(b"H")
 
     def dispatch(self, fds: list[int]) -> Process | None:
         for _attempt in range(SPARES + 1):
@@ -608,11 +531,9 @@ def spare_wait(zygote: int, ctl: socket.socket, channel: socket.socket, lockdown
         STATE["fatal"] = f"{type(exc).__name__}: {exc}"  # reported once a job's pipes arrive
     while True:
         msg, fds, _flags, _addr = socket.recv_fds(channel, 16, 4)
-        if msg[:1] != b"H" or len(msg) != 9 or fds or "fatal" in STATE:
+        if msg != b"H" or fds or "fatal" in STATE:
             break
-        # The zygote is idle: copy the pages a job will touch now, and fault in heap.
-        (reserve,) = struct.unpack("!Q", msg[1:])
-        warm_up(channel, reserve=min(reserve, HEAP_RESERVE_BYTES))
+        warm_up(channel)  # the zygote is idle: copy the pages a job will touch now
     sys.stdout.flush()
     sys.stderr.flush()
     os.close(scratch_r)
@@ -642,53 +563,22 @@ WARM_UP_JOB: dict[str, Any] = {
 # fmt: on
 
 
-def warm_up(channel: socket.socket, *, reserve: int) -> None:
+def warm_up(channel: socket.socket) -> None:
     """Run a fixed job with its frames and output discarded, so that the pages a job
     touches are copied now rather than while the host waits; stop as soon as a job is
     waiting. Trusted code and data; the real job overwrites what it leaves (the
     "submission" module and its source in linecache)."""
     reporter = Reporter(1 << 20)
     reporter.write = lambda _fd, data: memoryview(data).nbytes
-    heap = HeapReserve(reserve)
     steps: list[Callable[[], object]] = [
         lambda: json.loads(json.dumps(WARM_UP_JOB)),
         lambda: Harness(WARM_UP_JOB | {"calls": WARM_UP_JOB["calls"][:1]}, reporter).run(),
         lambda: Harness(WARM_UP_JOB, reporter).run(),
-        *heap.steps(),
     ]
-    try:
-        for step in steps:
-            if select.select([channel], [], [], 0)[0]:
-                return
-            step()
-    finally:
-        heap.release()
-
-
-class HeapReserve:
-    """Faults in `size` bytes of heap for the job's arrays, in steps a waiting job can
-    interrupt; freed afterwards, the memory stays mapped (keep_freed_heap) and counts in
-    STATE["reserve"], which the job's address-space limit then allows on top of the
-    exercise's memory limit (the job's arrays reuse it, so it is not memory taken from
-    the student)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.blocks: list[Any] = []
-
-    def steps(self) -> list[Callable[[], object]]:
-        if not STATE.get("heap_kept") or STATE.get("reserve", 0) >= self.size:
-            return []
-        return [self.grow for _ in range(self.size // HEAP_RESERVE_STEP)]
-
-    def grow(self) -> None:
-        import numpy as np
-
-        self.blocks.append(np.ones(HEAP_RESERVE_STEP // 8))  # written, so faulted in
-        STATE["reserve"] = max(STATE.get("reserve", 0), HEAP_RESERVE_STEP * len(self.blocks))
-
-    def release(self) -> None:
-        self.blocks.clear()
+    for step in steps:
+        if select.select([channel], [], [], 0)[0]:
+            return
+        step()
 
 
 def child_run(lockdown: Lockdown) -> int:
@@ -721,7 +611,7 @@ def set_rlimits(limits: dict[str, Any]) -> None:
     cpu = int(limits["cpu_seconds"])
     wanted = {
         resource.RLIMIT_CPU: (cpu, cpu + 1),
-        resource.RLIMIT_AS: (int(limits["memory_bytes"]) + int(STATE.get("reserve", 0)),) * 2,
+        resource.RLIMIT_AS: (int(limits["memory_bytes"]),) * 2,
         resource.RLIMIT_FSIZE: (int(limits["file_bytes"]),) * 2,
         resource.RLIMIT_NOFILE: (int(limits["open_files"]),) * 2,
         resource.RLIMIT_NPROC: (0, 0),
