@@ -131,8 +131,10 @@ def run_checks(
     alone = {}
     for check in timed:
         outcome = main.calls.get(check.name)
-        if outcome is not None and (outcome.error is not None or _fast_enough(check=check, seconds=main.run_seconds)):
+        if outcome is not None and outcome.error is None and _fast_enough(check=check, seconds=main.run_seconds):
             continue
+        # Slow, failed or unfinished within the others' run (whose inputs, memory and
+        # time it shared): judged on a run of its own instead.
         alone[check.name] = run([check])
     return Runs(main=main, alone=alone)
 
@@ -269,7 +271,11 @@ def judge(
                 message="passed" if passed else message,
             )
         )
-    return Verdict(checks=tuple(verdicts), summary=_summary(run=run, verdicts=verdicts, limits=limits))
+    # A run stopped only in calls that were run again alone did its part.
+    complete = all(check.name in run.calls or check.name in (alone or {}) for check in checks)
+    return Verdict(
+        checks=tuple(verdicts), summary=_summary(run=run, verdicts=verdicts, limits=limits, complete=complete)
+    )
 
 
 def _hidden_failure(*, check: CheckSpec, value: Value | None) -> str:
@@ -279,10 +285,10 @@ def _hidden_failure(*, check: CheckSpec, value: Value | None) -> str:
     return f"wrong result on a hidden case{got}"
 
 
-def _summary(*, run: SandboxRun, verdicts: list[CheckVerdict], limits: Limits) -> str:
+def _summary(*, run: SandboxRun, verdicts: list[CheckVerdict], limits: Limits, complete: bool) -> str:
     if run.module_error is not None:
         return module_error_message(run.module_error, limits=limits)
-    if run.termination != Termination.COMPLETED:
+    if run.termination != Termination.COMPLETED and not complete:
         return _unfinished_message(run=run, limits=limits)
     passed = sum(1 for verdict in verdicts if verdict.passed)
     missing = "; ".join(f"{name} is not defined" for name in run.missing)

@@ -77,6 +77,25 @@ def test_a_time_check_past_the_wall_clock_leaves_the_other_checks_answered():
     verdict = judge(checks=checks, expected={"value": {"shape": None, "values": 3.0}}, run=runs.main, limits=limits,
                     alone=runs.alone)  # fmt: skip
     assert [check.message for check in verdict.checks] == ["time limit of 1 s exceeded", "passed"]
+    assert verdict.summary == "1 of 2 checks passed"  # not the main run's stop, which only hit the time check
+
+
+def test_a_time_check_that_failed_among_the_others_is_tried_alone():
+    """Whatever went wrong in the shared run (here: state left by another check) gets
+    the time check a run of its own before it is judged."""
+    code = (
+        "SEEN = []\n"
+        "def f(x):\n    assert not SEEN, 'confused by g'\n    return x\n"
+        "def g(x):\n    SEEN.append(x)\n    return x\n"
+    )
+    value = CheckSpec(name="value", kind="close", call="g(x)", setup="x = 3.0\n", points=Decimal(1))
+    counting = CountingRunner()
+    checks = [TIMED, value]
+    runs = run_checks(runner=counting, code=code, checks=checks, entry_points=["f", "g"], limits=LIMITS)
+    verdict = judge(checks=checks, expected={"value": {"shape": None, "values": 3.0}}, run=runs.main, limits=LIMITS,
+                    alone=runs.alone)  # fmt: skip
+    assert len(counting.jobs) == 2
+    assert [check.message for check in verdict.checks] == ["passed", "passed"]
 
 
 def test_a_time_check_that_never_returns_reports_the_limit():
