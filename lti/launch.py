@@ -2,21 +2,28 @@
 it leaves out and turns every failure into a refusal an instructor can act on.
 
 Added to pylti1p3's checks (each has a test in tests/lti/test_launch.py):
-* the platform's key set is fetched with a timeout and cached (lti.platform_keys), not
+* the platform's key set is fetched with a deadline and kept (lti.platform_keys), not
   with pylti1p3's unbounded request;
-* a nonce is good for one launch (DatabaseLaunchDataStorage.check_value);
+* the checks run in an order that spends nothing before the signature and claims hold:
+  the nonce is consumed, and the claims stored, only for a launch that is accepted;
+* a nonce is good for one launch (DatabaseLaunchDataStorage.check_value), and only with
+  the state it was issued with (a token taken from one browser's login is refused in
+  another's), for LOGIN_LIFETIME_SECONDS;
 * `aud` must hold our client id, and `azp` must name it when present or when `aud`
   lists several audiences;
 * `exp` and `iat` are required and checked with a small leeway (pylti1p3 leaves them to
   PyJWT, which has none and accepts an `iat` in the future);
-* only resource-link and deep-linking launches are accepted, from a course context.
+* only resource-link and deep-linking launches are accepted, from a course context;
+* identifiers must fit the database (no NUL, at most 255 characters).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, field
 from typing import Any, cast
+from urllib.parse import parse_qs, urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -38,6 +45,10 @@ DEEP_LINKING_REQUEST = "LtiDeepLinkingRequest"
 MEMBERSHIP_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
 INSTRUCTOR_ROLES = frozenset({"Instructor", "ContentDeveloper", "Administrator"})
 STUDENT_ROLES = frozenset({"Learner"})
+# A login's state and nonce are good for this long (the OIDC round trip takes seconds).
+LOGIN_LIFETIME_SECONDS = 600
+STATE_NONCE_KEY = "lti1p3-state-nonce-{state}"
+MAX_IDENTIFIER_CHARS = 255
 
 
 class LaunchRefused(Exception):
@@ -62,6 +73,8 @@ class Launch:
     resource_link_id: str  # empty for deep linking
     custom: dict[str, str]
     name: str
+    given_name: str
+    family_name: str
     email: str
     claims: dict[str, Any] = field(repr=False)
 
@@ -75,12 +88,24 @@ def login_redirect(*, request: HttpRequest) -> HttpResponse:
             f"The login asked to launch {target or 'nothing'!r}, which is not this tool "
             f"(its address is {settings.LTI_TOOL_BASE_URL}). Check the launch URL registered in the LMS."
         )
+    if any("\x00" in value for value in [*request.GET.values(), *request.POST.values()]):
+        raise LaunchRefused("The login request holds a NUL character.")
+    storage = DatabaseLaunchDataStorage()
     # Typed for pylti1p3's own Django tool config; any ToolConfAbstract works.
-    login = DjangoOIDCLogin(request, PlatformToolConf(), launch_data_storage=DatabaseLaunchDataStorage())  # type: ignore[arg-type]
+    login = DjangoOIDCLogin(request, PlatformToolConf(), launch_data_storage=storage)  # type: ignore[arg-type]
+    login.set_launch_data_storage(storage).set_launch_data_lifetime(LOGIN_LIFETIME_SECONDS)
     try:
-        return login.redirect(target)
+        response = login.redirect(target)
     except (OIDCException, LtiException) as exc:
         raise LaunchRefused(_login_problem(str(exc)), status=_login_status(str(exc))) from exc
+    except Exception as exc:  # never a 500 for what a platform (or anyone) sends
+        logger.warning("LTI login refused: unreadable (%s: %s)", type(exc).__name__, exc)
+        raise LaunchRefused("The login request could not be read.") from exc
+    # Bind the nonce to the state (whose cookie is this browser's): a token issued for
+    # one login is accepted only by the launch that completes that login.
+    params = {name: values[0] for name, values in parse_qs(urlsplit(response["Location"]).query).items()}
+    storage.set_value(STATE_NONCE_KEY.format(state=params["state"]), params["nonce"], exp=LOGIN_LIFETIME_SECONDS)
+    return response
 
 
 def _login_problem(detail: str) -> str:
@@ -97,8 +122,39 @@ def _login_status(detail: str) -> int:
 
 
 class _MessageLaunch(DjangoMessageLaunch):
-    """Fetches the platform's keys through lti.platform_keys (timeout, cache, one refresh
-    on an unknown kid) instead of pylti1p3's own unbounded request."""
+    """pylti1p3's launch, with the platform's keys fetched through lti.platform_keys and
+    the checks reordered: pylti1p3 consumes the nonce before it verifies the signature
+    and stores the claims before anything of ours ran."""
+
+    def __init__(self, request: HttpRequest, storage: DatabaseLaunchDataStorage) -> None:
+        super().__init__(request, PlatformToolConf(), launch_data_storage=storage)
+        self.storage = storage
+        self.request_state = request.POST.get("state", "")
+
+    def validate(self) -> _MessageLaunch:
+        if self._restored:
+            raise LtiException("A restored launch can't be validated.")
+        self._validated = True
+        try:
+            self.validate_state().validate_jwt_format().validate_registration().validate_jwt_signature()
+            self.validate_deployment().validate_message()
+            registration = self._registration
+            assert isinstance(registration, PlatformRegistration)
+            body = dict(self._jwt["body"])
+            _check_claims(claims=body, client_id=registration.platform.client_id)
+            self._check_nonce_state(nonce=body.get("nonce"))
+            self.validate_nonce()
+            self.save_launch_data()
+        except BaseException:
+            self._validated = False
+            raise
+        return self
+
+    def _check_nonce_state(self, *, nonce: object) -> None:
+        state = self.request_state
+        issued = self.storage.get_value(STATE_NONCE_KEY.format(state=state))
+        if not isinstance(nonce, str) or issued != nonce:
+            raise LtiException("Invalid Nonce: not the one issued with this state.")
 
     def get_public_key(self) -> tuple[str, str]:
         registration = self._registration
@@ -109,13 +165,17 @@ class _MessageLaunch(DjangoMessageLaunch):
 
 
 def launch_validate(*, request: HttpRequest) -> Launch:
-    message_launch = _MessageLaunch(request, PlatformToolConf(), launch_data_storage=DatabaseLaunchDataStorage())
-    # exp, iat and nbf are checked below, with leeway; aud by pylti1p3 and below.
+    if any("\x00" in value for value in request.POST.values()):
+        raise LaunchRefused("The launch request holds a NUL character.")
+    message_launch = _MessageLaunch(request, DatabaseLaunchDataStorage())
+    # exp, iat and nbf are checked in _check_claims, with leeway; aud there too.
     message_launch.set_jwt_verify_options(
         {"verify_aud": False, "verify_exp": False, "verify_iat": False, "verify_nbf": False}
     )
     try:
         claims = dict(message_launch.get_launch_data())
+    except LaunchRefused:
+        raise
     except KeySetUnavailable as exc:
         raise LaunchRefused(f"The launch could not be verified: {exc}. Try again in a moment.") from exc
     except LtiException as exc:
@@ -143,13 +203,14 @@ def _launch_problem(detail: str) -> tuple[str, int]:
         return ("This LMS (issuer and client id) is not registered with the tool, or is inactive.", 403)
     if "deployment" in lowered:
         return (f"{detail} Add the deployment id to the platform's registration in the admin.", 403)
-    if "public key" in lowered or "decode id_token" in lowered or "kid" in lowered:
+    if "public key" in lowered or "signature" in lowered or "kid" in lowered:
         return ("The launch's signature does not verify against the platform's published keys.", 401)
     return (f"The launch message is not valid LTI 1.3: {detail}.", 400)
 
 
-def _launch_from_claims(*, claims: dict[str, Any], platform: Platform) -> Launch:
-    _check_audience(claims=claims, client_id=platform.client_id)
+def _check_claims(*, claims: dict[str, Any], client_id: str) -> None:
+    """Ours, run after pylti1p3 verified the signature and before anything is spent."""
+    _check_audience(claims=claims, client_id=client_id)
     _check_times(claims=claims)
     message_type = claims.get(CLAIM + "message_type")
     if message_type not in (RESOURCE_LINK_REQUEST, DEEP_LINKING_REQUEST):
@@ -157,30 +218,44 @@ def _launch_from_claims(*, claims: dict[str, Any], platform: Platform) -> Launch
     if claims.get(CLAIM + "version") != "1.3.0":
         raise LaunchRefused("The launch is not LTI version 1.3.0.")
     context = claims.get(CLAIM + "context")
-    if not isinstance(context, dict) or not isinstance(context.get("id"), str) or not context["id"]:
+    if not isinstance(context, dict) or not _identifier(context.get("id")):
         raise LaunchRefused("Launch this tool from a course: the launch names no course (context).")
-    role = _course_role(claims.get(CLAIM + "roles"))
+    for name, value in (("sub", claims.get("sub")), ("deployment_id", claims.get(CLAIM + "deployment_id"))):
+        if not _identifier(value):
+            raise LaunchRefused(f"The launch's {name} is missing, or not an identifier of at most 255 characters.")
+    _course_role(claims.get(CLAIM + "roles"))
+
+
+def _identifier(value: object) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= MAX_IDENTIFIER_CHARS and "\x00" not in value
+
+
+def _launch_from_claims(*, claims: dict[str, Any], platform: Platform) -> Launch:
+    context = claims[CLAIM + "context"]
     resource_link = claims.get(CLAIM + "resource_link")
     custom = claims.get(CLAIM + "custom")
     return Launch(
         platform=platform,
-        deployment_id=str(claims[CLAIM + "deployment_id"]),
-        message_type=message_type,
-        sub=str(claims["sub"]),
-        role=role,
+        deployment_id=claims[CLAIM + "deployment_id"],
+        message_type=claims[CLAIM + "message_type"],
+        sub=claims["sub"],
+        role=_course_role(claims.get(CLAIM + "roles")),
         context_id=context["id"],
         context_title=_text(context.get("title")),
         context_label=_text(context.get("label")),
         resource_link_id=_text(resource_link.get("id")) if isinstance(resource_link, dict) else "",
         custom={str(k): _text(v) for k, v in custom.items()} if isinstance(custom, dict) else {},
         name=_text(claims.get("name")),
-        email=_text(claims.get("email")),
+        given_name=_text(claims.get("given_name"), limit=150),
+        family_name=_text(claims.get("family_name"), limit=150),
+        email=_text(claims.get("email"), limit=254),
         claims=claims,
     )
 
 
-def _text(value: object) -> str:
-    return value[:255] if isinstance(value, str) else ""
+def _text(value: object, *, limit: int = 255) -> str:
+    """A claim's text as the database can hold it: cut, and NUL-free."""
+    return value[:limit].replace("\x00", "") if isinstance(value, str) else ""
 
 
 def _check_audience(*, claims: dict[str, Any], client_id: str) -> None:
@@ -196,8 +271,8 @@ def _check_audience(*, claims: dict[str, Any], client_id: str) -> None:
 def _check_times(*, claims: dict[str, Any]) -> None:
     now = timezone.now().timestamp()
     leeway = settings.LTI_CLOCK_LEEWAY_SECONDS
-    exp, iat = claims.get("exp"), claims.get("iat")
-    if not isinstance(exp, int | float) or not isinstance(iat, int | float) or isinstance(exp, bool):
+    exp, iat = _instant(claims.get("exp")), _instant(claims.get("iat"))
+    if exp is None or iat is None:
         raise LaunchRefused("The launch message lacks its issue or expiry time (iat, exp).")
     if exp < now - leeway:
         raise LaunchRefused("The launch has expired. Open the link in the LMS again.", status=401)
@@ -205,9 +280,16 @@ def _check_times(*, claims: dict[str, Any]) -> None:
         raise LaunchRefused(
             "The launch was issued in the future: the LMS's clock and this server's disagree.", status=401
         )
-    nbf = claims.get("nbf")
-    if isinstance(nbf, int | float) and nbf > now + leeway:
+    nbf = _instant(claims.get("nbf"))
+    if nbf is not None and nbf > now + leeway:
         raise LaunchRefused("The launch is not valid yet: the LMS's clock and this server's disagree.", status=401)
+
+
+def _instant(value: object) -> float | None:
+    """A JWT time (seconds since the epoch), or None when absent or not a finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def _course_role(roles: object) -> str:

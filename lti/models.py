@@ -11,8 +11,11 @@ set keep verifying messages signed just before a rotation.
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
+
+from lti.validation import ENDPOINT_FIELDS, endpoint_problems
 
 
 class Platform(models.Model):
@@ -28,6 +31,11 @@ class Platform(models.Model):
     )
     keyset_url = models.URLField(max_length=500, help_text="Where the platform publishes its public keys (JWKS).")
     is_active = models.BooleanField(default=True, help_text="Inactive platforms cannot launch.")
+    # The platform's key set as last fetched (lti.platform_keys), kept here rather than in
+    # a cache so that every process sees it and a fetch can be claimed by one of them.
+    key_set = models.JSONField(default=dict, blank=True, editable=False)
+    key_set_fetched_at = models.DateTimeField(null=True, blank=True, editable=False)
+    key_set_tried_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -39,6 +47,10 @@ class Platform(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.issuer}, client {self.client_id})"
+
+    def clean(self) -> None:
+        if problems := endpoint_problems(urls={field: getattr(self, field) for field in ENDPOINT_FIELDS}):
+            raise ValidationError(problems)
 
 
 class Deployment(models.Model):

@@ -1,64 +1,89 @@
 """A platform's public keys (its JWKS), with which launches from it are verified.
 
-Fetched with a timeout and a size cap, cached for LTI_KEYSET_CACHE_SECONDS, and fetched
-again when a launch names a key id the cached set lacks (the platform rotated its key)
-- at most once per LTI_KEYSET_REFRESH_SECONDS per platform, so a stream of forged
-launches with made-up key ids cannot turn the tool into a flood against the platform.
+Kept on the Platform row. Fetched again when older than LTI_KEYSET_CACHE_SECONDS, or when
+a launch names a key id the stored set lacks (the platform rotated its key); either way
+at most once per LTI_KEYSET_REFRESH_SECONDS per platform, claimed by a conditional
+UPDATE, so that forged launches with made-up key ids (or a platform that is down) cannot
+turn every launch into a request to the platform. A fetch has a total deadline, follows
+no redirect and reads at most MAX_KEYSET_BYTES.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
+import time
+from datetime import timedelta
 from typing import Any
 
 import requests
 from django.conf import settings
-from django.core.cache import cache
+from django.db.models import Q
+from django.utils import timezone
 
 from lti.models import Platform
 
 MAX_KEYSET_BYTES = 256 * 1024
+CHUNK_BYTES = 16 * 1024
 
 
 class KeySetUnavailable(Exception):
     """The platform's key set could not be had; the message says what an admin can check."""
 
 
-def _cache_key(*, platform: Platform) -> str:
-    url_hash = hashlib.sha256(platform.keyset_url.encode()).hexdigest()[:16]
-    return f"lti:keyset:{platform.pk}:{url_hash}"
-
-
 def has_key(*, key_set: dict[str, Any], kid: str) -> bool:
-    return any(isinstance(key, dict) and key.get("kid") == kid for key in key_set.get("keys", []))
+    keys = key_set.get("keys")
+    return isinstance(keys, list) and any(isinstance(key, dict) and key.get("kid") == kid for key in keys)
 
 
 def platform_key_set(*, platform: Platform, kid: str) -> dict[str, Any]:
-    """The platform's key set, holding `kid` if the platform publishes it."""
-    cache_key = _cache_key(platform=platform)
-    cached = cache.get(cache_key)
-    if cached is not None and (
-        has_key(key_set=cached, kid=kid)
-        or not cache.add(f"{cache_key}:refreshed", True, settings.LTI_KEYSET_REFRESH_SECONDS)
-    ):
-        return dict(cached)
-    key_set = fetch_key_set(url=platform.keyset_url)
-    cache.set(cache_key, key_set, settings.LTI_KEYSET_CACHE_SECONDS)
+    """The platform's key set, holding `kid` if the platform publishes it (as far as a
+    fetch now may tell)."""
+    now = timezone.now()
+    fresh = platform.key_set_fetched_at is not None and now - platform.key_set_fetched_at < timedelta(
+        seconds=settings.LTI_KEYSET_CACHE_SECONDS
+    )
+    stored = platform.key_set if isinstance(platform.key_set, dict) else {}
+    if fresh and has_key(key_set=stored, kid=kid):
+        return stored
+    retry_before = now - timedelta(seconds=settings.LTI_KEYSET_REFRESH_SECONDS)
+    claimed = Platform.objects.filter(
+        Q(key_set_tried_at__isnull=True) | Q(key_set_tried_at__lt=retry_before), pk=platform.pk
+    ).update(key_set_tried_at=now)
+    if not claimed:
+        if stored:
+            return stored  # fetched moments ago: a kid it lacks is not the platform's
+        raise KeySetUnavailable(
+            f"the platform's key set at {platform.keyset_url} could not be fetched moments ago; "
+            f"the next try is within {settings.LTI_KEYSET_REFRESH_SECONDS} s"
+        )
+    try:
+        key_set = fetch_key_set(url=platform.keyset_url)
+    except KeySetUnavailable:
+        if stored and has_key(key_set=stored, kid=kid):
+            return stored  # stale but holding the key: better than refusing the launch
+        raise
+    Platform.objects.filter(pk=platform.pk).update(key_set=key_set, key_set_fetched_at=timezone.now())
+    platform.key_set, platform.key_set_fetched_at = key_set, timezone.now()
     return key_set
 
 
 def fetch_key_set(*, url: str) -> dict[str, Any]:
     where = f"the platform's key set at {url}"
+    timeout = settings.LTI_HTTP_TIMEOUT_SECONDS
+    deadline = time.monotonic() + timeout
+    body = bytearray()
     try:
-        with requests.get(url, timeout=settings.LTI_HTTP_TIMEOUT_SECONDS, stream=True) as response:
+        with requests.get(url, timeout=timeout, stream=True, allow_redirects=False) as response:
             if response.status_code != 200:
                 raise KeySetUnavailable(f"{where} answered HTTP {response.status_code}")
-            body = response.raw.read(MAX_KEYSET_BYTES + 1, decode_content=True)
+            for chunk in response.iter_content(CHUNK_BYTES):
+                body += chunk
+                if len(body) > MAX_KEYSET_BYTES:
+                    raise KeySetUnavailable(f"{where} is larger than {MAX_KEYSET_BYTES // 1024} KB")
+                if time.monotonic() > deadline:
+                    raise KeySetUnavailable(f"{where} could not be fetched within {timeout} s")
     except requests.RequestException as exc:
         raise KeySetUnavailable(f"{where} could not be fetched: {type(exc).__name__}") from exc
-    if len(body) > MAX_KEYSET_BYTES:
-        raise KeySetUnavailable(f"{where} is larger than {MAX_KEYSET_BYTES // 1024} KB")
     try:
         key_set = json.loads(body)
     except ValueError as exc:

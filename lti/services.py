@@ -9,12 +9,11 @@ from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractUser
-from django.core.exceptions import ValidationError
-from django.core.validators import URLValidator
 from django.db import IntegrityError, transaction
 
 from config.errors import ServiceError
 from lti.models import Course, CourseMembership, Deployment, LtiIdentity, Platform
+from lti.validation import ENDPOINT_FIELDS, endpoint_problems
 
 if TYPE_CHECKING:
     from lti.launch import Launch
@@ -39,12 +38,7 @@ def _registration_problems(*, registration: PlatformRegistration) -> dict[str, l
             problems[field] = ["This is required."]
     if not [value for value in registration.deployment_ids if value.strip()]:
         problems["deployment_ids"] = ["At least one deployment id is required."]
-    validate = URLValidator(schemes=["https", "http"])
-    for field in ("auth_login_url", "auth_token_url", "keyset_url"):
-        try:
-            validate(getattr(registration, field))
-        except ValidationError:
-            problems[field] = ["Enter a full http(s) URL."]
+    problems.update(endpoint_problems(urls={field: getattr(registration, field) for field in ENDPOINT_FIELDS}))
     return problems
 
 
@@ -85,8 +79,6 @@ def launch_identity_ensure(*, launch: Launch) -> tuple[AbstractUser, Course, Cou
     the user's role there as this launch says. Name and email are stored only when the
     platform sends them (it may not, by privacy setting); nothing else is kept."""
     user_model: type[AbstractUser] = get_user_model()
-    given = str(launch.claims.get("given_name") or "")[:150]
-    family = str(launch.claims.get("family_name") or "")[:150]
     with transaction.atomic():
         identity = LtiIdentity.objects.select_related("user").filter(platform=launch.platform, sub=launch.sub).first()
         if identity is None:
@@ -99,7 +91,7 @@ def launch_identity_ensure(*, launch: Launch) -> tuple[AbstractUser, Course, Cou
             except IntegrityError:  # a simultaneous first launch created it
                 identity = LtiIdentity.objects.select_related("user").get(platform=launch.platform, sub=launch.sub)
         user = identity.user
-        sent = {"first_name": given, "last_name": family, "email": launch.email}
+        sent = {"first_name": launch.given_name, "last_name": launch.family_name, "email": launch.email}
         changed = [name for name, value in sent.items() if value and getattr(user, name) != value]
         for name in changed:
             setattr(user, name, sent[name])

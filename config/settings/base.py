@@ -159,6 +159,8 @@ LTI_HTTP_TIMEOUT_SECONDS = env_int("LTI_HTTP_TIMEOUT_SECONDS", default=5, minimu
 # lacks fetches it again, at most once per LTI_KEYSET_REFRESH_SECONDS per platform.
 LTI_KEYSET_CACHE_SECONDS = env_int("LTI_KEYSET_CACHE_SECONDS", default=3600, minimum=1)
 LTI_KEYSET_REFRESH_SECONDS = env_int("LTI_KEYSET_REFRESH_SECONDS", default=10, minimum=1)
+# Platform endpoints must be https; plain http only for local tests and demos.
+LTI_ALLOW_HTTP = env_bool("LTI_ALLOW_HTTP", default=False)
 # How far a launch's exp and iat may be off this server's clock.
 LTI_CLOCK_LEEWAY_SECONDS = env_int("LTI_CLOCK_LEEWAY_SECONDS", default=60, minimum=0)
 

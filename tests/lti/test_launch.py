@@ -9,13 +9,12 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django.http import HttpRequest
 from django.test import RequestFactory, override_settings
 from django.utils import timezone
 
 from lti.launch import Launch, LaunchRefused, launch_validate, login_redirect
-from lti.models import Course, CourseMembership, CourseRole, LaunchData, LtiIdentity
+from lti.models import Course, CourseMembership, CourseRole, LaunchData, LtiIdentity, Platform
 from lti.services import launch_identity_ensure
 from lti.tool_conf import launch_data_purge
 from tests.lti.platform import DELETE, INSTRUCTOR, TestPlatform, new_key, redirect_params
@@ -27,8 +26,7 @@ pytestmark = pytest.mark.usefixtures("_tool_address")
 
 @pytest.fixture
 def _tool_address() -> Iterator[None]:
-    cache.clear()  # key sets cached by an earlier test
-    with override_settings(LTI_TOOL_BASE_URL=TOOL, LTI_HTTP_TIMEOUT_SECONDS=1):
+    with override_settings(LTI_TOOL_BASE_URL=TOOL, LTI_HTTP_TIMEOUT_SECONDS=1, LTI_ALLOW_HTTP=True):
         yield
 
 
@@ -111,10 +109,24 @@ def test_a_role_outside_the_course_gives_no_access(lms):
     assert refusal(lms, claim_roles=[institution_admin, mentor]).status == 403
 
 
+def _later(seconds: float = 11) -> None:
+    """As if the last key-set fetch was `seconds` ago (LTI_KEYSET_REFRESH_SECONDS is 10)."""
+    Platform.objects.update(key_set_tried_at=timezone.now() - timedelta(seconds=seconds))
+
+
 def test_a_platform_that_rotated_its_key_is_fetched_again_once(lms):
     launch(lms)
     lms.rotate()
+    _later()
     assert launch(lms).sub == "student-7"
+    assert lms.key_set_fetches == 2
+
+
+def test_a_stored_key_set_is_fetched_again_when_old(lms):
+    launch(lms)
+    Platform.objects.update(key_set_fetched_at=timezone.now() - timedelta(hours=2))
+    _later()
+    launch(lms)
     assert lms.key_set_fetches == 2
 
 
@@ -138,6 +150,7 @@ def test_a_forged_signature_is_refused(lms):
 
 def test_an_unknown_key_id_refetches_at_most_once_in_a_while(lms):
     launch(lms)
+    _later()
     stranger = new_key("made-up-kid", index=2)
     for _ in range(3):
         browser = Browser(lms)
@@ -145,6 +158,36 @@ def test_an_unknown_key_id_refetches_at_most_once_in_a_while(lms):
         with pytest.raises(LaunchRefused):
             launch_validate(request=browser.launch_request(token))
     assert lms.key_set_fetches == 2  # the first launch, then one refresh for the unknown kid
+
+
+def test_a_forged_launch_does_not_spend_the_nonce_of_the_real_one(lms):
+    browser = Browser(lms)
+    forged = lms.id_token(lms.claims(nonce=browser.nonce), key=new_key(str(lms.key.get("kid")), index=2))
+    with pytest.raises(LaunchRefused):
+        launch_validate(request=browser.launch_request(forged))
+    expired = lms.id_token(lms.claims(nonce=browser.nonce, iat=int(time.time()) - 900, exp=int(time.time()) - 600))
+    with pytest.raises(LaunchRefused):
+        launch_validate(request=browser.launch_request(expired))
+    assert not LaunchData.objects.filter(key__startswith="lti1p3-launch-").exists()  # no claims kept
+    genuine = lms.id_token(lms.claims(nonce=browser.nonce))
+    assert launch_validate(request=browser.launch_request(genuine)).sub == "student-7"
+
+
+def test_a_token_from_another_browsers_login_is_refused(lms):
+    """Both logins are real; the token was issued for the victim's, the state and cookie
+    are the attacker's."""
+    victim, attacker = Browser(lms), Browser(lms)
+    token = lms.id_token(lms.claims(nonce=victim.nonce))
+    with pytest.raises(LaunchRefused) as refused:
+        launch_validate(request=attacker.launch_request(token))
+    assert refused.value.status == 401
+    assert launch_validate(request=victim.launch_request(token)).sub == "student-7"
+
+
+def test_login_state_expires_in_minutes_not_a_day(lms):
+    browser = Browser(lms)
+    row = LaunchData.objects.get(key=f"lti1p3-nonce-{browser.nonce}")
+    assert row.expires_at < timezone.now() + timedelta(minutes=11)
 
 
 def test_a_replayed_launch_is_refused(lms):
@@ -198,9 +241,37 @@ def test_a_launch_issued_in_the_future_is_refused(lms):
     assert "future" in refusal(lms, iat=int(time.time()) + 600).message
 
 
-@pytest.mark.parametrize("missing", ["exp", "iat"])
-def test_a_launch_without_its_times_is_refused(lms, missing):
-    assert refusal(lms, **{missing: DELETE}).status == 400
+@pytest.mark.parametrize("bad", [DELETE, "soon", float("nan"), float("inf"), True])
+@pytest.mark.parametrize("name", ["exp", "iat"])
+def test_a_launch_without_proper_times_is_refused(lms, name, bad):
+    assert refusal(lms, **{name: bad}).status == 400
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"sub": "s" * 256}, {"sub": "a\x00b"}, {"sub": 42}, {"claim_context": {"id": "c" * 256}}],
+    ids=["long-sub", "nul-sub", "number-sub", "long-context"],
+)
+def test_identifiers_that_do_not_fit_are_refused(lms, overrides):
+    assert refusal(lms, **overrides).status == 400
+
+
+def test_long_or_odd_names_are_cut_to_fit(lms):
+    user, course, _ = launch_identity_ensure(
+        launch=launch(
+            lms, email="e" * 300 + "@x.org", given_name="A\x00da", claim_context={"id": "c", "title": "T" * 400}
+        )
+    )
+    assert len(user.email) == 254
+    assert user.first_name == "Ada"
+    assert len(course.title) == 255
+
+
+def test_nul_in_a_login_request_is_refused(lms):
+    params = {**lms.login_params(target=LAUNCH_URL), "login_hint": "a\x00b"}
+    with pytest.raises(LaunchRefused) as refused:
+        login_redirect(request=RequestFactory().get("/lti/login/", params))
+    assert refused.value.status == 400
 
 
 def test_an_unknown_issuer_is_refused_at_login(db):
@@ -268,11 +339,16 @@ def test_garbage_is_refused_not_a_crash(lms, token):
     assert 400 <= refused.value.status < 500
 
 
-def test_an_unreachable_key_set_is_a_clear_refusal(lms):
+def test_an_unreachable_key_set_is_a_clear_refusal_and_not_hammered(lms):
     lms.key_set_status = 503
     refused = refusal(lms)
     assert "key set" in refused.message
     assert "503" in refused.message
+    assert "moments ago" in refusal(lms).message  # within LTI_KEYSET_REFRESH_SECONDS: no new request
+    assert lms.key_set_fetches == 1
+    lms.key_set_status = 200
+    _later()
+    assert launch(lms).sub == "student-7"
 
 
 def test_a_key_set_that_hangs_is_given_up_on(lms):

@@ -128,8 +128,20 @@ def test_registering_again_updates_and_adds_deployments_without_duplicates(db):
     assert Deployment.objects.count() == 2
 
 
+def test_plain_http_endpoints_are_refused(db):
+    with pytest.raises(CommandError, match="keyset_url: Use https"):
+        call_command(
+            "lti_register_platform", *REGISTER[:-1], "--keyset-url=http://lms.example.edu/jwks", stdout=StringIO()
+        )
+    with override_settings(LTI_ALLOW_HTTP=True):
+        call_command(
+            "lti_register_platform", *REGISTER[:-1], "--keyset-url=http://lms.example.edu/jwks", stdout=StringIO()
+        )
+    assert Platform.objects.get().keyset_url == "http://lms.example.edu/jwks"
+
+
 def test_a_bad_registration_is_refused_with_the_reason_and_writes_nothing(db):
-    with pytest.raises(CommandError, match="keyset_url: Enter a full http"):
+    with pytest.raises(CommandError, match="keyset_url: Enter a full https URL"):
         call_command("lti_register_platform", *REGISTER[:-1], "--keyset-url=not a url", stdout=StringIO())
     assert not Platform.objects.exists()
     assert not Deployment.objects.exists()
