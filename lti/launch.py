@@ -19,6 +19,7 @@ Added to pylti1p3's checks (each has a test in tests/lti/test_launch.py):
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass, field
@@ -210,6 +211,8 @@ def _launch_problem(detail: str) -> tuple[str, int]:
 
 def _check_claims(*, claims: dict[str, Any], client_id: str) -> None:
     """Ours, run after pylti1p3 verified the signature and before anything is spent."""
+    if "\\u0000" in json.dumps(claims):  # PostgreSQL stores no NUL, and no platform sends one
+        raise LaunchRefused("The launch message holds a NUL character.")
     _check_audience(claims=claims, client_id=client_id)
     _check_times(claims=claims)
     message_type = claims.get(CLAIM + "message_type")
@@ -254,8 +257,8 @@ def _launch_from_claims(*, claims: dict[str, Any], platform: Platform) -> Launch
 
 
 def _text(value: object, *, limit: int = 255) -> str:
-    """A claim's text as the database can hold it: cut, and NUL-free."""
-    return value[:limit].replace("\x00", "") if isinstance(value, str) else ""
+    """A claim's text cut to fit its column (NUL was refused in _check_claims)."""
+    return value[:limit] if isinstance(value, str) else ""
 
 
 def _check_audience(*, claims: dict[str, Any], client_id: str) -> None:
