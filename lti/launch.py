@@ -83,6 +83,18 @@ class Launch:
 def login_redirect(*, request: HttpRequest) -> HttpResponse:
     """Answer a third-party initiated login: redirect to the platform's OIDC endpoint with
     a fresh state (in a cookie bound to this browser) and nonce (kept for the launch)."""
+    try:
+        return _login_redirect(request=request)
+    except LaunchRefused as refused:
+        logger.warning("LTI login refused (%s) for iss=%r: %s", refused.status, _param(request, "iss"), refused)
+        raise
+
+
+def _param(request: HttpRequest, name: str) -> str:
+    return str(request.GET.get(name) or request.POST.get(name) or "")[:200]
+
+
+def _login_redirect(*, request: HttpRequest) -> HttpResponse:
     target = request.GET.get("target_link_uri") or request.POST.get("target_link_uri") or ""
     if not target.startswith(settings.LTI_TOOL_BASE_URL + "/"):
         raise LaunchRefused(
@@ -166,6 +178,15 @@ class _MessageLaunch(DjangoMessageLaunch):
 
 
 def launch_validate(*, request: HttpRequest) -> Launch:
+    """The validated launch, or LaunchRefused (logged, with the reason an admin acts on)."""
+    try:
+        return _launch_validate(request=request)
+    except LaunchRefused as refused:
+        logger.warning("LTI launch refused (%s): %s", refused.status, refused)
+        raise
+
+
+def _launch_validate(*, request: HttpRequest) -> Launch:
     if any("\x00" in value for value in request.POST.values()):
         raise LaunchRefused("The launch request holds a NUL character.")
     message_launch = _MessageLaunch(request, DatabaseLaunchDataStorage())

@@ -138,6 +138,18 @@ def test_a_clock_a_little_off_is_tolerated(lms):
 # --- refusals -----------------------------------------------------------------------------
 
 
+def test_every_refusal_leaves_a_log_line(lms, caplog):
+    with caplog.at_level("WARNING", logger="lti.launch"):
+        refusal(lms, aud="another-tool")
+        with pytest.raises(LaunchRefused):
+            login_redirect(
+                request=RequestFactory().get("/lti/login/", {"iss": "https://x.test", "target_link_uri": LAUNCH_URL})
+            )
+    messages = [record.getMessage() for record in caplog.records]
+    assert any(message.startswith("LTI launch refused (403)") for message in messages)
+    assert any(message.startswith("LTI login refused") and "https://x.test" in message for message in messages)
+
+
 def test_a_forged_signature_is_refused(lms):
     browser = Browser(lms)
     forger = new_key(str(lms.key.get("kid")), index=2)  # the platform's kid, another key
