@@ -104,10 +104,6 @@ class Runs:
     main: SandboxRun
     alone: dict[str, SandboxRun]
 
-    @property
-    def seconds(self) -> float:
-        return self.main.run_seconds + sum(run.run_seconds for run in self.alone.values())
-
 
 def run_checks(
     *,

@@ -110,7 +110,8 @@ def _login_redirect(*, request: HttpRequest) -> HttpResponse:
     try:
         response = login.redirect(target)
     except (OIDCException, LtiException) as exc:
-        raise LaunchRefused(_login_problem(str(exc)), status=_login_status(str(exc))) from exc
+        message, status = _login_problem(str(exc))
+        raise LaunchRefused(message, status=status) from exc
     except Exception as exc:  # never a 500 for what a platform (or anyone) sends
         logger.warning("LTI login refused: unreadable (%s: %s)", type(exc).__name__, exc)
         raise LaunchRefused("The login request could not be read.") from exc
@@ -121,17 +122,14 @@ def _login_redirect(*, request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _login_problem(detail: str) -> str:
+def _login_problem(detail: str) -> tuple[str, int]:
     if "registration" in detail.lower():
         return (
             "This LMS (issuer and client id) is not registered with the tool, or is inactive. "
-            "An administrator registers it in the admin or with manage.py lti_register_platform."
+            "An administrator registers it in the admin or with manage.py lti_register_platform.",
+            403,
         )
-    return f"The login request is incomplete: {detail}."
-
-
-def _login_status(detail: str) -> int:
-    return 403 if "registration" in detail.lower() else 400
+    return (f"The login request is incomplete: {detail}.", 400)
 
 
 class _MessageLaunch(DjangoMessageLaunch):

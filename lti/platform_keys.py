@@ -62,8 +62,9 @@ def platform_key_set(*, platform: Platform, kid: str) -> dict[str, Any]:
         if stored and has_key(key_set=stored, kid=kid):
             return stored  # stale but holding the key: better than refusing the launch
         raise
-    Platform.objects.filter(pk=platform.pk).update(key_set=key_set, key_set_fetched_at=timezone.now())
-    platform.key_set, platform.key_set_fetched_at = key_set, timezone.now()
+    fetched_at = timezone.now()
+    Platform.objects.filter(pk=platform.pk).update(key_set=key_set, key_set_fetched_at=fetched_at)
+    platform.key_set, platform.key_set_fetched_at = key_set, fetched_at
     return key_set
 
 

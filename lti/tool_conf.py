@@ -7,7 +7,7 @@ lti.models). These adapters give pylti1p3 what it asks for instead.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -111,7 +111,7 @@ class DatabaseLaunchDataStorage(LaunchDataStorage[Any]):
         return deleted == 1
 
 
-def launch_data_purge(*, now: Any) -> int:
+def launch_data_purge(*, now: datetime) -> int:
     """Delete expired login state; returns how many rows went."""
     deleted, _ = LaunchData.objects.filter(expires_at__lte=now).delete()
     return deleted
