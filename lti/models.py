@@ -15,7 +15,9 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
+from grader.models import Attempt, Submission
 from lti.validation import ENDPOINT_FIELDS, endpoint_problems
+from questions.models import Exercise, Quiz
 
 
 class Platform(models.Model):
@@ -31,6 +33,11 @@ class Platform(models.Model):
     )
     keyset_url = models.URLField(max_length=500, help_text="Where the platform publishes its public keys (JWKS).")
     is_active = models.BooleanField(default=True, help_text="Inactive platforms cannot launch.")
+    frame_origins = models.TextField(
+        blank=True,
+        help_text="Origins allowed to show the tool in a frame, one per line (e.g. https://school.instructure.com). "
+        "The issuer's and login URL's origins are always allowed.",
+    )
     # The platform's key set as last fetched (lti.platform_keys), kept here rather than in
     # a cache so that every process sees it and a fetch can be claimed by one of them.
     key_set = models.JSONField(default=dict, blank=True, editable=False)
@@ -131,6 +138,11 @@ class Course(models.Model):
     context_id = models.CharField(max_length=255)
     title = models.CharField(max_length=255, blank=True)
     label = models.CharField(max_length=255, blank=True)
+    # Services the platform offers for this course, from the last launch's claims.
+    lineitems_url = models.URLField(max_length=500, blank=True)
+    ags_scopes = models.JSONField(default=list, blank=True)
+    memberships_url = models.URLField(max_length=500, blank=True, help_text="NRPS: where the roster is read.")
+    roster_synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -153,6 +165,7 @@ class CourseMembership(models.Model):
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="memberships")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="course_memberships")
     role = models.CharField(max_length=20, choices=CourseRole.choices)
+    is_active = models.BooleanField(default=True, help_text="False when the roster says the member left.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -160,3 +173,87 @@ class CourseMembership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.course}: {self.role}"
+
+
+class ResourceLink(models.Model):
+    """A placement of the tool in a course (an LMS assignment or link), pointing at a quiz
+    or an exercise, with the gradebook column (AGS line item) its grades go to."""
+
+    course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="resource_links")
+    resource_link_id = models.CharField(max_length=255)
+    title = models.CharField(max_length=255, blank=True)
+    quiz = models.ForeignKey(Quiz, on_delete=models.PROTECT, null=True, blank=True, related_name="resource_links")
+    exercise = models.ForeignKey(
+        Exercise, on_delete=models.PROTECT, null=True, blank=True, related_name="resource_links"
+    )
+    lineitem_url = models.URLField(max_length=500, blank=True, help_text="AGS: the gradebook column of this link.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["course", "resource_link_id"], name="lti_resource_link_unique"),
+            models.CheckConstraint(
+                condition=Q(quiz__isnull=True) | Q(exercise__isnull=True), name="lti_resource_link_one_target"
+            ),
+        ]
+        ordering = ["course", "title", "id"]
+
+    def __str__(self) -> str:
+        return self.title or self.resource_link_id
+
+
+class PassbackState(models.TextChoices):
+    PENDING = "pending", "Pending"  # to be sent at next_try_at
+    SENDING = "sending", "Sending"  # claimed by a worker until lease_expires_at
+    SENT = "sent", "Sent"
+    SUPERSEDED = "superseded", "Superseded"  # a newer grade for the same column was sent instead
+    FAILED = "failed", "Failed"  # the platform refused it for good, or retries ran out; resend from the admin
+
+
+class Passback(models.Model):
+    """One grade (a submitted quiz attempt or a graded code submission) to be posted to
+    one resource link's gradebook column, created in the grade's own transaction so it
+    cannot be lost, and sent by workers until the platform accepts it."""
+
+    resource_link = models.ForeignKey(ResourceLink, on_delete=models.CASCADE, related_name="passbacks")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="passbacks")
+    attempt = models.ForeignKey(Attempt, on_delete=models.CASCADE, null=True, blank=True, related_name="passbacks")
+    submission = models.ForeignKey(
+        Submission, on_delete=models.CASCADE, null=True, blank=True, related_name="passbacks"
+    )
+    score_given = models.DecimalField(max_digits=8, decimal_places=2)
+    score_maximum = models.DecimalField(max_digits=8, decimal_places=2)
+    graded_at = models.DateTimeField(help_text="The grade's time, sent as the score's timestamp.")
+    state = models.CharField(max_length=12, choices=PassbackState.choices, default=PassbackState.PENDING)
+    tries = models.PositiveIntegerField(default=0)
+    next_try_at = models.DateTimeField()
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["resource_link", "attempt"],
+                condition=Q(attempt__isnull=False),
+                name="lti_passback_attempt_once",
+            ),
+            models.UniqueConstraint(
+                fields=["resource_link", "submission"],
+                condition=Q(submission__isnull=False),
+                name="lti_passback_submission_once",
+            ),
+            models.CheckConstraint(
+                condition=Q(attempt__isnull=True) ^ Q(submission__isnull=True), name="lti_passback_one_grade"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "next_try_at"], name="lti_passback_due"),
+            models.Index(fields=["resource_link", "user", "graded_at"], name="lti_passback_column_user"),
+        ]
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.score_given}/{self.score_maximum} for {self.user} to {self.resource_link}: {self.state}"

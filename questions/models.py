@@ -127,6 +127,13 @@ class RevealPolicy(models.TextChoices):
     NEVER = "never", "Never"
 
 
+class GradePolicy(models.TextChoices):
+    """Which of a student's grades is the one the LMS gradebook shows."""
+
+    BEST = "best", "Best"
+    LATEST = "latest", "Latest"
+
+
 class Quiz(models.Model):
     slug = models.SlugField(max_length=100, unique=True)
     title = models.CharField(max_length=200)
@@ -142,6 +149,12 @@ class Quiz(models.Model):
     time_limit_minutes = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: no limit.")
     max_attempts = models.PositiveIntegerField(null=True, blank=True, help_text="Empty: unlimited.")
     reveal = models.CharField(max_length=20, choices=RevealPolicy.choices, default=RevealPolicy.AFTER_SUBMIT)
+    grade_policy = models.CharField(
+        max_length=10,
+        choices=GradePolicy.choices,
+        default=GradePolicy.BEST,
+        help_text="Which attempt's score the LMS gradebook receives.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -235,6 +248,12 @@ class Exercise(models.Model):
     )
     time_limit_seconds = models.PositiveSmallIntegerField(default=5, help_text="Wall clock for a whole submission.")
     memory_limit_mb = models.PositiveIntegerField(default=512)
+    grade_policy = models.CharField(
+        max_length=10,
+        choices=GradePolicy.choices,
+        default=GradePolicy.BEST,
+        help_text="Which submission's score the LMS gradebook receives.",
+    )
     is_published = models.BooleanField(
         default=False, help_text="Students see a published exercise once its reference solution validates."
     )
