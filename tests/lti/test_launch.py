@@ -46,7 +46,7 @@ class Browser:
         response = login_redirect(request=request)
         assert response.status_code == 302, response
         params = redirect_params(response["Location"])
-        assert response["Location"].startswith(f"{lms.issuer}/auth?")
+        assert response["Location"].startswith(f"{lms.auth_url}?")
         assert (params["redirect_uri"], params["client_id"]) == (LAUNCH_URL, lms.client_id)
         self.state, self.nonce = params["state"], params["nonce"]
         self.cookies = {key: morsel.value for key, morsel in response.cookies.items()}
