@@ -32,6 +32,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("lti/", include("lti.urls")),
     path("healthz/", healthz, name="healthz"),
+    path("", include("pages.urls")),
 ]
 
 handler400 = api_errors.api_bad_request

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "accounts",
     "questions",
     "grader",
+    "pages",
     "lti",
 ]
 
