@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint fmt check bench clean sandbox-tools
+.PHONY: run test lint fmt check bench clean sandbox-tools browser
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed, found " + sys.version.split()[0] + "; run with PYTHON=python3.12 (for example).")'
@@ -25,6 +25,10 @@ $(VENV)/.installed-dev: requirements/dev.txt requirements/base.txt | $(BIN)/pyth
 sandbox-tools: | $(BIN)/python
 	@if [ "$${GRADER_SANDBOX:-bubblewrap}" = bubblewrap ]; then BIN=$(BIN) scripts/ensure-bwrap.sh; fi
 
+# Debian's Chromium for the Playwright browser tests (see tests/browser/).
+browser:
+	@scripts/ensure-chromium.sh
+
 run: $(VENV)/.installed-base sandbox-tools
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py seed_bank
@@ -32,8 +36,14 @@ run: $(VENV)/.installed-base sandbox-tools
 	@$(BIN)/python manage.py create_demo_users
 	HOST=$(HOST) PORT=$(PORT) BIN=$(BIN) scripts/run-dev.sh
 
-test: $(VENV)/.installed-dev sandbox-tools
+test: $(VENV)/.installed-dev sandbox-tools browser
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# A student's launch from an LMS that is not the in-repo one (lti1p3platform), through
+# to the score arriving there; see acceptance/README.md. Not part of `make test`.
+.PHONY: acceptance
+acceptance: $(VENV)/.installed-dev browser
+	$(BIN)/python acceptance/run_foreign_launch.py $(ACCEPTANCE_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .

@@ -24,13 +24,16 @@ import logging
 import math
 from dataclasses import dataclass, field
 from typing import Any, cast
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.utils import timezone
+from pylti1p3.contrib.django.cookie import DjangoCookieService
 from pylti1p3.contrib.django.message_launch import DjangoMessageLaunch
 from pylti1p3.contrib.django.oidc_login import DjangoOIDCLogin
+from pylti1p3.contrib.django.request import DjangoRequest
 from pylti1p3.exception import LtiException, OIDCException
 from pylti1p3.registration import TKeySet
 
@@ -80,6 +83,33 @@ class Launch:
     claims: dict[str, Any] = field(repr=False)
 
 
+class _StateCookies(DjangoCookieService):
+    """pylti1p3 marks its state cookie `SameSite=None; Secure` only over https; the
+    launch that reads it is a cross-site POST into the LMS iframe, which gets no
+    other cookie (browsers accept Secure cookies over http on loopback)."""
+
+    def update_response(self, response: HttpResponse) -> None:
+        cookies: dict[str, dict[str, Any]] = self._cookie_data_to_set or {}
+        for key, data in cookies.items():
+            response.set_cookie(
+                key, data["value"], max_age=data["exp"], secure=True, httponly=True, samesite="None", path="/"
+            )
+
+
+class _OIDCLogin(DjangoOIDCLogin):
+    """pylti1p3's login with our own cookie check page. Theirs sets a Lax test cookie
+    over http (never settable in a cross-site iframe) and a partitioned one over https
+    (settable where our unpartitioned session cookie is blocked), so it misjudges both."""
+
+    def get_cookies_allowed_js_check(self) -> HttpResponse:
+        _, params = self.get_cookies_allowed_js_check_params()
+        request = self._request.request
+        continue_url = request.path + "?" + urlencode(params)
+        # For the script: JSON, with "<" escaped so that nothing can close the script tag.
+        as_json = json.dumps(continue_url).replace("<", "\\u003c")
+        return render(request, "lti/cookie_check.html", {"continue_url": continue_url, "continue_url_json": as_json})
+
+
 def login_redirect(*, request: HttpRequest) -> HttpResponse:
     """Answer a third-party initiated login: redirect to the platform's OIDC endpoint with
     a fresh state (in a cookie bound to this browser) and nonce (kept for the launch)."""
@@ -103,10 +133,23 @@ def _login_redirect(*, request: HttpRequest) -> HttpResponse:
         )
     if any("\x00" in value for value in [*request.GET.values(), *request.POST.values()]):
         raise LaunchRefused("The login request holds a NUL character.")
+    # Before the cookie check page, so that an unknown LMS is refused at once.
+    issuer, client_id = (request.GET.get(name) or request.POST.get(name) or "" for name in ("iss", "client_id"))
+    if PlatformToolConf().find_registration_by_params(issuer, client_id) is None:
+        message, status = _login_problem("registration not found")
+        raise LaunchRefused(message, status=status)
     storage = DatabaseLaunchDataStorage()
-    # Typed for pylti1p3's own Django tool config; any ToolConfAbstract works.
-    login = DjangoOIDCLogin(request, PlatformToolConf(), launch_data_storage=storage)  # type: ignore[arg-type]
+    login = _OIDCLogin(
+        request,
+        PlatformToolConf(),  # type: ignore[arg-type]  (typed for pylti1p3's own tool config)
+        cookie_service=_StateCookies(DjangoRequest(request)),  # type: ignore[no-untyped-call]
+        launch_data_storage=storage,
+    )
     login.set_launch_data_storage(storage).set_launch_data_lifetime(LOGIN_LIFETIME_SECONDS)
+    # First a page checks that this browser keeps our cookies in the LMS's iframe, and
+    # offers a new window where it does not (Safari, private windows); it comes back
+    # here with lti1p3_new_window=1 to go on.
+    login.enable_check_cookies()
     try:
         response = login.redirect(target)
     except (OIDCException, LtiException) as exc:
@@ -115,6 +158,8 @@ def _login_redirect(*, request: HttpRequest) -> HttpResponse:
     except Exception as exc:  # never a 500 for what a platform (or anyone) sends
         logger.warning("LTI login refused: unreadable (%s: %s)", type(exc).__name__, exc)
         raise LaunchRefused("The login request could not be read.") from exc
+    if response.status_code != 302:
+        return response  # the cookie check page
     # Bind the nonce to the state (whose cookie is this browser's): a token issued for
     # one login is accepted only by the launch that completes that login.
     params = {name: values[0] for name, values in parse_qs(urlsplit(response["Location"]).query).items()}
@@ -314,9 +359,10 @@ def _instant(value: object) -> float | None:
     return float(value)
 
 
-def _course_role(roles: object) -> str:
+def course_role_of(roles: object) -> str | None:
     """Instructor, ContentDeveloper or Administrator of the course make an instructor;
-    Learner a student. Institution and system roles say nothing about this course."""
+    Learner a student; None for anyone else. Institution and system roles say nothing
+    about this course. Roles come as full URIs or, from older platforms, short names."""
     names = set()
     for role in roles if isinstance(roles, list) else []:
         if isinstance(role, str):
@@ -325,7 +371,14 @@ def _course_role(roles: object) -> str:
         return CourseRole.INSTRUCTOR
     if names & STUDENT_ROLES:
         return CourseRole.STUDENT
-    raise LaunchRefused(
-        "Your role in this course gives no access to this tool (only instructors and learners have one).",
-        status=403,
-    )
+    return None
+
+
+def _course_role(roles: object) -> str:
+    role = course_role_of(roles)
+    if role is None:
+        raise LaunchRefused(
+            "Your role in this course gives no access to this tool (only instructors and learners have one).",
+            status=403,
+        )
+    return role

@@ -111,6 +111,7 @@ class TestPlatform:
     lineitems: dict[str, dict[str, Any]] = field(default_factory=dict)
     deep_link_replies: list[dict[str, Any]] = field(default_factory=list)
     roster_requests: int = 0
+    roster_page_size: int = 0  # 0: the whole roster in one page; else pages linked by `Link: rel=next`
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     __test__ = False  # not a test class, whatever pytest thinks of the name
@@ -502,6 +503,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(401, {"error": "no token with the NRPS scope"})
             return
         context_id = urlsplit(self.path).path.removeprefix("/memberships/")
+        page = int(parse_qs(urlsplit(self.path).query).get("page", ["0"])[0])
         members = [
             {
                 "status": person.status,
@@ -514,8 +516,16 @@ class _Handler(BaseHTTPRequestHandler):
             }
             for person in platform.members.get(context_id, [])
         ]
-        body = {"id": self.path, "context": {"id": context_id}, "members": members}
-        self._json(200, body, "application/vnd.ims.lti-nrps.v2.membershipcontainer+json")
+        size = platform.roster_page_size or len(members) or 1
+        body = {"id": self.path, "context": {"id": context_id}, "members": members[page * size : (page + 1) * size]}
+        data = json.dumps(body).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/vnd.ims.lti-nrps.v2.membershipcontainer+json")
+        if (page + 1) * size < len(members):
+            self.send_header("Link", f'<{platform.base_url}/memberships/{context_id}?page={page + 1}>; rel="next"')
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _deep_link_return(self) -> None:
         platform = self.platform

@@ -42,7 +42,8 @@ class Browser:
     """What the tool's login leaves in a browser: the state cookie and the nonce."""
 
     def __init__(self, lms: TestPlatform) -> None:
-        request = RequestFactory().get("/lti/login/", lms.login_params(target=LAUNCH_URL))
+        params = {**lms.login_params(target=LAUNCH_URL), "lti1p3_new_window": "1"}  # past the cookie check
+        request = RequestFactory().get("/lti/login/", params)
         response = login_redirect(request=request)
         assert response.status_code == 302, response
         params = redirect_params(response["Location"])
