@@ -294,7 +294,8 @@ def records(data_dir: Path, kind: str) -> list[dict[str, Any]]:
     path = data_dir / f"{kind}.jsonl"
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    # Complete lines only: the LMS may be writing the last one.
+    return [json.loads(line) for line in path.read_text().split("\n")[:-1] if line.strip()]
 
 
 def browser(playwright: Any, profile: Path) -> BrowserContext:
@@ -438,6 +439,12 @@ def score_arrival(
 def check_score(
     *, report: Report, posts: list[dict[str, Any]], attempt: dict[str, Any], lineitem: str, seconds: float | None
 ) -> None:
+    sent = [p for p in attempt.get("passbacks", []) if p["state"] == "sent"]
+    report.check(
+        "the tool records one passback for the attempt, sent",
+        len(attempt.get("passbacks", [])) == 1 and len(sent) == 1,
+        json.dumps(attempt.get("passbacks")),
+    )
     graded = [p for p in posts if "scoreGiven" in (p.get("score") or {})]
     report.check(
         "the score arrives at the LMS exactly once",
@@ -567,6 +574,10 @@ def run(args: argparse.Namespace, report: Report) -> None:
         report.figures["tool's attempt"] = json.dumps(attempt, sort_keys=True)
         tokens = records(lms_dir, "tokens")
         report.figures["token requests (status)"] = ", ".join(str(t["status"]) for t in tokens) or "none"
+        if tokens:
+            report.figures["client assertion (last)"] = json.dumps(tokens[-1].get("assertion"), sort_keys=True)
+            report.figures["scopes granted (last)"] = tokens[-1].get("granted", "")
+        report.figures["score posts at the LMS, any user"] = str(len(records(lms_dir, "scores")))
         check_score(report=report, posts=posts, attempt=attempt, lineitem=lineitem, seconds=seconds)
 
 
@@ -591,7 +602,9 @@ def main() -> int:
     parser.add_argument("--tool-port", type=int, default=0, help="default: a free port")
     parser.add_argument("--lms-port", type=int, default=0, help="default: a free port")
     parser.add_argument("--score-timeout", type=float, default=90, help="seconds to wait for the score")
-    parser.add_argument("--grace", type=float, default=20, help="seconds to watch for a duplicate score")
+    parser.add_argument(
+        "--grace", type=float, default=35, help="seconds to watch for a duplicate (the passback sweep runs every 30 s)"
+    )
     parser.add_argument("--launch-only", action="store_true", help="stop once the student is on the quiz page")
     args = parser.parse_args()
     report, error = Report(), ""

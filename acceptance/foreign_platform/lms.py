@@ -586,12 +586,13 @@ class App:
         """OAuth2 client credentials with a JWT client assertion (IMS Security Framework)."""
         form = request.form_data
         conf = self.lms.conf()
-        status, body = 200, {}
+        status, body, claims = 200, {}, {}
         try:
             if form.get("client_assertion_type") != JWT_BEARER:
                 raise MissingRequiredClaim(f"client_assertion_type must be {JWT_BEARER}")
             body = dict(conf.get_access_token(form))  # grant type, parameters, signature
-            self.check_assertion(conf.tool_validate_and_decode(form["client_assertion"]))
+            claims = conf.tool_validate_and_decode(form["client_assertion"])
+            self.check_assertion(claims)
         except (MissingRequiredClaim, KeyError) as exc:
             status, body = 400, {"error": "invalid_request", "error_description": str(exc)}
         except UnsupportedGrantType:
@@ -599,7 +600,9 @@ class App:
         except (LtiException, InvalidKeySetUrl, jwt.PyJWTError) as exc:
             status, body = 401, {"error": "invalid_client", "error_description": str(exc) or type(exc).__name__}
         granted = body.get("scope", "") if status == 200 else ""
-        self.lms.record("tokens", {"status": status, "requested": form.get("scope", ""), "granted": granted})
+        assertion = {name: claims.get(name) for name in ("iss", "sub", "aud")}
+        entry = {"status": status, "requested": form.get("scope", ""), "granted": granted, "assertion": assertion}
+        self.lms.record("tokens", entry if status == 200 else {**entry, "error": body})
         return Reply.json(status, body)
 
     def check_assertion(self, claims: dict[str, Any]) -> None:
