@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -496,24 +497,24 @@ def student(
 ) -> tuple[tuple[str, str], float | None]:
     """The student's browser: launch from the course page, then take the quiz. Returns
     the LTI user id and line item the LMS sent in the launch, and the submit time."""
-    with sync_playwright() as playwright, closing(browser(playwright, run_dir / "chromium-profile")) as context:
-        page = context.pages[0] if context.pages else context.new_page()
-        landing = launch_from_course(
-            page=page,
-            lms_url=lms_url,
-            launch_url=launch_url,
-            quiz_path=f"/quizzes/{quiz_slug}/",
-            report=report,
-            run_dir=run_dir,
-        )
-        sent = [r["claims"] for r in records(run_dir / "lms", "launches") if "claims" in r]
-        sub = sent[-1]["sub"] if sent else ""
-        lineitem = sent[-1].get(AGS_CLAIM, {}).get("lineitem", "") if sent else ""
-        if launch_only:
-            return (sub, lineitem), None
-        print("- the student takes the quiz", flush=True)
-        submitted_at, _ = take_quiz(frame=landing.frame, report=report, run_dir=run_dir, page=page)
-        return (sub, lineitem), submitted_at
+    profile = run_dir / "chromium-profile"
+    try:
+        with sync_playwright() as playwright, closing(browser(playwright, profile)) as context:
+            page = context.pages[0] if context.pages else context.new_page()
+            quiz_path = f"/quizzes/{quiz_slug}/"
+            landing = launch_from_course(
+                page=page, lms_url=lms_url, launch_url=launch_url, quiz_path=quiz_path, report=report, run_dir=run_dir
+            )
+            sent = [r["claims"] for r in records(run_dir / "lms", "launches") if "claims" in r]
+            sub = sent[-1]["sub"] if sent else ""
+            lineitem = sent[-1].get(AGS_CLAIM, {}).get("lineitem", "") if sent else ""
+            if launch_only:
+                return (sub, lineitem), None
+            print("- the student takes the quiz", flush=True)
+            submitted_at, _ = take_quiz(frame=landing.frame, report=report, run_dir=run_dir, page=page)
+            return (sub, lineitem), submitted_at
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)  # megabytes of browser cache, nothing to read
 
 
 def run(args: argparse.Namespace, report: Report) -> None:

@@ -29,6 +29,7 @@ from config.errors import Refusal, ServiceError
 from grader.checks import ExpectedProblem, expected_from_reference, judge, limits_for, run_checks
 from grader.models import GradingJob, GradingResult, JobState, Submission, SubmissionStatus
 from grader.selectors import submission_result
+from lti.passback import passbacks_record_for_result
 from questions.exercises import CheckSpec, grading_spec_checks, grading_spec_max_score
 from questions.models import Exercise, ExerciseKey, KeyStatus
 from questions.selectors import exercise_current_key_state
@@ -219,7 +220,7 @@ def _record_result(
     now = timezone.now()
     try:
         with transaction.atomic():
-            GradingResult.objects.create(
+            result = GradingResult.objects.create(
                 submission_id=job.submission_id,
                 job=job,
                 score=score,
@@ -230,6 +231,7 @@ def _record_result(
                 timings=timings,
                 created_at=now,
             )
+            passbacks_record_for_result(result=result)
             Submission.objects.filter(pk=job.submission_id).exclude(status=SubmissionStatus.GRADED).update(
                 status=SubmissionStatus.GRADED, graded_at=now
             )

@@ -24,6 +24,7 @@ from config.errors import Refusal, ServiceError
 from grader.models import Attempt, AttemptAnswer, AttemptState
 from grader.scoring import Answer, AnswerKey, score_answer
 from grader.selectors import PresentedQuestion, attempt_count_for_user, attempt_presented_questions
+from lti.passback import passbacks_record_for_attempt
 from questions.models import QuestionType, Quiz
 from questions.selectors import quiz_has_closed, quiz_has_opened, quiz_questions_with_choices
 
@@ -273,6 +274,7 @@ def attempt_submit(*, attempt: Attempt, answers: list[SubmittedAnswer]) -> Attem
             if attempt.state == AttemptState.EXPIRED:
                 raise _time_is_up_error(attempt=attempt)
             raise _already_submitted_error()
+        passbacks_record_for_attempt(attempt=attempt)
         AttemptAnswer.objects.bulk_create(rows)
     attempt.refresh_from_db()
     return attempt

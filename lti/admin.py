@@ -72,3 +72,6 @@ class ToolKeyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def rotate(self, request: HttpRequest, queryset: QuerySet[ToolKey]) -> None:
         key = tool_key_rotate(now=timezone.now())
         self.message_user(request, f"The tool now signs with key {key.kid}.", messages.SUCCESS)
+
+
+from lti import passback_admin  # noqa: E402,F401 - registers the passback admin

@@ -169,6 +169,16 @@ LTI_KEYSET_REFRESH_SECONDS = env_int("LTI_KEYSET_REFRESH_SECONDS", default=10, m
 LTI_ALLOW_HTTP = env_bool("LTI_ALLOW_HTTP", default=False)
 # How far a launch's exp and iat may be off this server's clock.
 LTI_CLOCK_LEEWAY_SECONDS = env_int("LTI_CLOCK_LEEWAY_SECONDS", default=60, minimum=0)
+# Grade passback (AGS): a score the LMS did not take for a temporary reason (no answer,
+# 429, 5xx) is tried again after LTI_PASSBACK_RETRY_BACKOFF_SECONDS * 2**(try-1), at most
+# an hour apart, up to LTI_PASSBACK_MAX_TRIES tries in all (the defaults: about a day),
+# then marked failed for an admin to resend. The sweep rings due retries and lost
+# messages every LTI_PASSBACK_SWEEP_SECONDS; a passback whose message went unclaimed for
+# LTI_PASSBACK_REDELIVER_AFTER_SECONDS is rung again (duplicates are harmless).
+LTI_PASSBACK_MAX_TRIES = env_int("LTI_PASSBACK_MAX_TRIES", default=30, minimum=1)
+LTI_PASSBACK_RETRY_BACKOFF_SECONDS = env_int("LTI_PASSBACK_RETRY_BACKOFF_SECONDS", default=30, minimum=1)
+LTI_PASSBACK_SWEEP_SECONDS = env_int("LTI_PASSBACK_SWEEP_SECONDS", default=30, minimum=1)
+LTI_PASSBACK_REDELIVER_AFTER_SECONDS = env_int("LTI_PASSBACK_REDELIVER_AFTER_SECONDS", default=60, minimum=1)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -261,6 +271,8 @@ CELERY_TASK_DEFAULT_QUEUE = "default"  # workers.queues.Queue.DEFAULT
 CELERY_TASK_ROUTES = {
     "grader.grade_submission": {"queue": "grading"},  # workers.queues.Queue.GRADING
     "grader.validate_exercise_key": {"queue": "grading"},
+    # LTI tasks (grade passback, its sweep) stay on the default queue: short calls to an
+    # LMS, each within LTI_HTTP_TIMEOUT_SECONDS, needing no sandbox; every worker takes it.
 }
 # The database is the source of truth and the queue only a doorbell, but a message is
 # still acknowledged only once its task has finished, and put back if the worker process
@@ -287,4 +299,6 @@ CELERY_BEAT_SCHEDULE = {
     # Logins never followed by a launch leave their nonce behind; launches keep their
     # claims a day (for deep linking).
     "purge-lti-launch-data": {"task": "lti.purge_launch_data", "schedule": 3600},
+    # Grades for LMS gradebooks: retries whose wait is over, lost messages and senders.
+    "sweep-lti-passbacks": {"task": "lti.sweep_passbacks", "schedule": LTI_PASSBACK_SWEEP_SECONDS},
 }
