@@ -257,3 +257,41 @@ class Passback(models.Model):
 
     def __str__(self) -> str:
         return f"{self.score_given}/{self.score_maximum} for {self.user} to {self.resource_link}: {self.state}"
+
+
+class RegistrationInvite(models.Model):
+    """A one-time link with which an LMS admin registers their platform by LTI Dynamic
+    Registration without an account here (`/lti/register/?invite=<token>`). Only the
+    token's SHA-256 is kept: the link is shown once, when the invite is made. A
+    registration claims the invite (a conditional UPDATE on `used_at`), so two uses at
+    once cannot both register; a registration that fails gives it back."""
+
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    note = models.CharField(max_length=200, blank=True, help_text="For people: which LMS this invite is for.")
+    lms_origin = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="The LMS's web address when it differs from its issuer (hosted Canvas: "
+        "https://school.instructure.com): it may frame the registration page, and becomes a frame origin "
+        "of the platform.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    platform = models.ForeignKey(
+        Platform,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The platform registered with this invite.",
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.note or f"Invite of {self.created_at:%Y-%m-%d %H:%M}"

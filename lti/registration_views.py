@@ -1,0 +1,123 @@
+"""The page an LMS opens for LTI Dynamic Registration (lti.dynamic_registration does the work).
+
+With `?invite=` a GET registers at once: the invitation is the authority, and the LMS
+admin opening it has no account here. A signed-in administrator without an invitation
+confirms first, by a POST the CSRF check covers: a GET that registered on a session alone
+would let any page linking here register a platform of its choosing in the
+administrator's name.
+
+The LMS shows the page in a frame (Canvas) or a window it opened (Moodle), and closes
+it when the page posts `org.imsglobal.lti.close`. The platform is not registered yet,
+so lti.framing's list cannot name it: invitation pages may also be framed by the origin
+of the `openid_configuration` URL, and by the LMS address the invitation names. Nothing
+on them acts on a click, so a frame can show them but not use them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from lti.dynamic_registration import (
+    MAX_URL_LENGTH,
+    NO_INVITATION,
+    RegistrationDone,
+    RegistrationFailed,
+    dynamic_registration_invited,
+    dynamic_registration_run,
+    invite_lookup,
+    web_origin,
+)
+from lti.framing import frameable
+
+logger = logging.getLogger(__name__)
+
+View = Callable[..., HttpResponseBase]
+FRAME_ORIGINS_ATTRIBUTE = "registering_lms_origins"
+
+
+def frameable_by_the_registering_lms(view: View) -> View:
+    """`frameable`, plus the origins a response lists in its `registering_lms_origins`."""
+    framed = frameable(view)
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        response = framed(request, *args, **kwargs)
+        if origins := getattr(response, FRAME_ORIGINS_ATTRIBUTE, ()):
+            response["Content-Security-Policy"] = " ".join([response["Content-Security-Policy"], *origins])
+        return response
+
+    return wrapper
+
+
+def _invitation_frame_origins(*, openid_configuration: str, invite_token: str) -> list[str]:
+    origins: list[str] = []
+    origin = web_origin(openid_configuration) if len(openid_configuration) <= MAX_URL_LENGTH else None
+    if origin and (origin.startswith("https://") or settings.LTI_ALLOW_HTTP):
+        origins.append(origin)
+    invite = invite_lookup(token=invite_token)
+    if invite is not None and invite.lms_origin and invite.lms_origin not in origins:
+        origins.append(invite.lms_origin)
+    return origins
+
+
+def _failed(
+    request: HttpRequest, *, failed: RegistrationFailed, openid_configuration: str, frame_origins: list[str]
+) -> HttpResponse:
+    logger.warning(
+        "LTI dynamic registration refused (%s) for openid_configuration=%r: %s",
+        failed.status,
+        openid_configuration[:200],
+        failed.message,
+    )
+    response = render(request, "lti/registration_failed.html", {"message": failed.message}, status=failed.status)
+    setattr(response, FRAME_ORIGINS_ATTRIBUTE, frame_origins)
+    return response
+
+
+def _done(request: HttpRequest, *, done: RegistrationDone, frame_origins: list[str]) -> HttpResponse:
+    response = render(request, "lti/registration_done.html", {"done": done, "platform": done.platform})
+    setattr(response, FRAME_ORIGINS_ATTRIBUTE, frame_origins)
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@frameable_by_the_registering_lms
+def dynamic_registration(request: HttpRequest) -> HttpResponse:
+    params = request.POST if request.method == "POST" else request.GET
+    openid_configuration = params.get("openid_configuration", "").strip()
+    registration_token = params.get("registration_token", "").strip()
+    invite_token = request.GET.get("invite", "").strip()
+    if request.method == "GET" and invite_token:
+        origins = _invitation_frame_origins(openid_configuration=openid_configuration, invite_token=invite_token)
+        try:
+            done = dynamic_registration_invited(
+                invite_token=invite_token,
+                openid_configuration=openid_configuration,
+                registration_token=registration_token,
+                now=timezone.now(),
+            )
+        except RegistrationFailed as failed:
+            return _failed(request, failed=failed, openid_configuration=openid_configuration, frame_origins=origins)
+        return _done(request, done=done, frame_origins=origins)
+    if not request.user.has_perm("lti.add_platform"):
+        stranger = RegistrationFailed(NO_INVITATION, status=403)
+        return _failed(request, failed=stranger, openid_configuration=openid_configuration, frame_origins=[])
+    if request.method == "GET":
+        context = {"openid_configuration": openid_configuration, "registration_token": registration_token}
+        return render(request, "lti/registration_confirm.html", context)
+    try:
+        done = dynamic_registration_run(
+            openid_configuration=openid_configuration, registration_token=registration_token, now=timezone.now()
+        )
+    except RegistrationFailed as failed:
+        return _failed(request, failed=failed, openid_configuration=openid_configuration, frame_origins=[])
+    return _done(request, done=done, frame_origins=[])
