@@ -13,7 +13,7 @@ from django.utils.html import escape
 from grader.grading import grading_job_run
 from grader.models import GradingJob, JobState, Submission, SubmissionStatus
 from pages.throttles import SubmissionThrottle
-from questions.models import Exercise
+from questions.models import Exercise, ExerciseKey, KeyStatus
 from tests.exercises import SQUARE
 from tests.pages.helpers import square_exercise, submission_for
 from workers.sandbox.protocol import CallOutcome, SandboxJob, SandboxRun
@@ -117,6 +117,14 @@ def test_submissions_are_throttled_with_the_apis_budget(student_client, student_
     assert 0 < int(refused["Retry-After"]) <= 60
     assert ">x = 3\n</textarea>" in refused.content.decode()  # the student's code is kept
     assert Submission.objects.count() == 2
+
+
+def test_an_exercise_whose_key_has_not_validated_refuses_submissions_with_409(instructor_client, exercise):
+    ExerciseKey.objects.filter(exercise=exercise).update(status=KeyStatus.PENDING)
+    response = instructor_client.post("/exercises/square/", {"code": "x = 1\n"})
+    assert response.status_code == 409
+    assert "have not been validated yet" in response.content.decode()
+    assert not Submission.objects.exists()
 
 
 def test_an_unpublished_exercise_is_not_found(student_client, exercise):

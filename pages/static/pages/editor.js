@@ -50,7 +50,8 @@
       "Shift-Tab": function (cm) {
         cm.indentSelection("subtract");
       },
-      Esc: function () {
+      Esc: function (cm) {
+        cm.execCommand("singleSelection"); // what Esc does in CodeMirror otherwise
         releaseOnce = true;
         announce("Press Tab to leave the editor.");
       },
