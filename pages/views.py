@@ -264,3 +264,10 @@ def submission_detail(request: HttpRequest, submission_id: int) -> HttpResponse:
         "poll_url": reverse("submission-detail", kwargs={"submission_id": submission.pk}),
     }
     return render(request, "pages/submission.html", context)
+
+
+@frameable
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """Django's CSRF refusal as a page of ours: framed in the LMS (Django's own carries
+    X-Frame-Options: DENY and shows a blank frame there) and saying what to do."""
+    return render(request, "pages/csrf_failure.html", status=403)

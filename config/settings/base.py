@@ -54,6 +54,10 @@ MIDDLEWARE = [
 # session's cookie (SameSite=None, see lti.session) reaches the tool.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
+# The student pages' login; a CSRF refusal is a page of theirs, which an LMS may frame.
+LOGIN_URL = "pages-login"
+CSRF_FAILURE_VIEW = "pages.views.csrf_failure"
+
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 
