@@ -139,9 +139,10 @@ def _login_redirect(*, request: HttpRequest) -> HttpResponse:
         message, status = _login_problem("registration not found")
         raise LaunchRefused(message, status=status)
     storage = DatabaseLaunchDataStorage()
+    # pylti1p3 types the tool config as its own Django one; any ToolConfAbstract works.
     login = _OIDCLogin(
         request,
-        PlatformToolConf(),  # type: ignore[arg-type]  (typed for pylti1p3's own tool config)
+        PlatformToolConf(),  # type: ignore[arg-type]
         cookie_service=_StateCookies(DjangoRequest(request)),  # type: ignore[no-untyped-call]
         launch_data_storage=storage,
     )

@@ -6,28 +6,56 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('lti', '0004_resource_links_and_passbacks'),
+        ("lti", "0004_resource_links_and_passbacks"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='RegistrationInvite',
+            name="RegistrationInvite",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('token_hash', models.CharField(editable=False, max_length=64, unique=True)),
-                ('note', models.CharField(blank=True, help_text='For people: which LMS this invite is for.', max_length=200)),
-                ('lms_origin', models.CharField(blank=True, help_text="The LMS's web address when it differs from its issuer (hosted Canvas: https://school.instructure.com): it may frame the registration page, and becomes a frame origin of the platform.", max_length=255)),
-                ('created_at', models.DateTimeField()),
-                ('expires_at', models.DateTimeField()),
-                ('used_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('platform', models.ForeignKey(blank=True, help_text='The platform registered with this invite.', null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='lti.platform')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("token_hash", models.CharField(editable=False, max_length=64, unique=True)),
+                (
+                    "note",
+                    models.CharField(blank=True, help_text="For people: which LMS this invite is for.", max_length=200),
+                ),
+                (
+                    "lms_origin",
+                    models.CharField(
+                        blank=True,
+                        help_text="The LMS's web address when it differs from its issuer (hosted Canvas: https://school.instructure.com): it may frame the registration page, and becomes a frame origin of the platform.",
+                        max_length=255,
+                    ),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("expires_at", models.DateTimeField()),
+                ("used_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "platform",
+                    models.ForeignKey(
+                        blank=True,
+                        help_text="The platform registered with this invite.",
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="lti.platform",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
     ]

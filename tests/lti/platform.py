@@ -282,7 +282,8 @@ class TestPlatform:
         except (jws.InvalidJWSSignature, jwt.JWTExpired, ValueError, KeyError) as exc:
             raise ValueError(f"bad signature: {exc}") from exc
         claims = dict(json.loads(parsed.claims))
-        audiences = claims.get("aud") if isinstance(claims.get("aud"), list) else [claims.get("aud")]
+        aud = claims.get("aud")
+        audiences = aud if isinstance(aud, list) else [aud]
         if audience not in audiences:
             raise ValueError(f"wrong audience {claims.get('aud')!r}")
         if not isinstance(claims.get("exp"), int | float) or claims["exp"] < time.time():

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 from django.contrib.auth import SESSION_KEY
+from django.http import HttpResponse
 from django.test import Client, override_settings
 from django.utils import timezone
 from jwcrypto import jwk, jwt
@@ -54,13 +55,15 @@ def published_quiz(db: None) -> Quiz:
     return QuizFactory(slug="loss-versus-metric", title="Loss versus metric", questions=[QuestionFactory()])
 
 
-def launch(client: Client, lms: TestPlatform, *, hint: str, person: str, method: str = "get"):  # type: ignore[no-untyped-def]
+def launch(client: Client, lms: TestPlatform, *, hint: str, person: str, method: str = "get") -> HttpResponse:
     """Login initiation → the platform's OIDC endpoint (over HTTP) → the launch POST, in
     one browser (the client keeps its cookies). Returns the launch's response."""
     params = lms.login_params(target=lms.tool_launch_url, hint=person, message_hint=hint)
     checking = getattr(client, method)("/lti/login/", params)
     assert checking.status_code == 200, checking.content  # the cookie check page, which goes on to:
-    started = client.get(json.loads(re.search(rb"location.replace\((.+?)\);", checking.content).group(1)))
+    onward = re.search(rb"location.replace\((.+?)\);", checking.content)
+    assert onward is not None
+    started = client.get(json.loads(onward.group(1)))
     assert started.status_code == 302, started.content
     answer = requests.get(started["Location"], timeout=5, allow_redirects=False)
     assert answer.status_code == 200, answer.text
