@@ -6,7 +6,8 @@ without its passback nor passed back without being stored; the queue is only run
 that commits. Workers claim a row with a conditional UPDATE and a lease, post the score
 with no transaction open, and complete only while the claim is still theirs (a
 duplicate message, or a try whose lease ran out, changes nothing). Temporary failures
-retry with backoff up to LTI_PASSBACK_MAX_TRIES; a refusal ends the row as failed with
+retry with backoff up to LTI_PASSBACK_MAX_TRIES (and the platform is left alone for one
+backoff: its other passbacks wait without a try); a refusal ends the row as failed with
 the platform's words, for an admin to fix and resend. A passback never changes the
 local grade.
 
@@ -17,18 +18,20 @@ the platform uses to ignore an older score arriving late (AGS).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import F, Q
 from django.utils import timezone
 
 from grader.models import Attempt, AttemptState, GradingResult, Submission
 from lti.ags import PlatformRefused, PlatformUnavailable, Score, score_post
-from lti.models import CourseRole, LtiIdentity, Passback, PassbackState, ResourceLink
+from lti.models import CourseRole, LtiIdentity, Passback, PassbackState, Platform, ResourceLink
 from questions.models import GradePolicy
 from workers.dispatch import enqueue, enqueue_on_commit
 
@@ -110,9 +113,13 @@ def _record(*, user_id: int, links: list[tuple[int, str]], this: Grade, grades: 
     # Recording the same grade twice (a retried transaction) adds nothing: the unique
     # constraints on (link, attempt) and (link, submission) turn the insert into a no-op.
     Passback.objects.bulk_create(rows, ignore_conflicts=True)
-    pending = Passback.objects.filter(
-        resource_link_id__in=[link_id for link_id, _ in links], state=PassbackState.PENDING, **grade
-    ).values_list("pk", flat=True)
+    pending = (
+        Passback.objects.filter(
+            resource_link_id__in=[link_id for link_id, _ in links], state=PassbackState.PENDING, **grade
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
     for passback_id in pending:
         enqueue_on_commit(task=SEND_PASSBACK_TASK, args=[passback_id])
 
@@ -146,9 +153,11 @@ def passbacks_record_for_result(*, result: GradingResult) -> None:
     links = _columns(platform_id=platform_id, user_id=user_id, content=Q(exercise_id=exercise_id))
     if not links:
         return
-    results = GradingResult.objects.filter(
-        submission__user_id=user_id, submission__exercise_id=exercise_id
-    ).values_list("created_at", "score", "max_score")
+    results = (
+        GradingResult.objects.filter(submission__user_id=user_id, submission__exercise_id=exercise_id)
+        .exclude(pk=result.pk)
+        .values_list("created_at", "score", "max_score")
+    )
     this = (result.created_at, result.score, result.max_score)
     _record(user_id=user_id, links=links, this=this, grades=[this, *results], submission_id=result.submission_id)
 
@@ -183,7 +192,7 @@ def passback_claim(*, passback_id: int, now: datetime) -> Passback | None:
     )
     if claimed != 1:
         return None
-    return Passback.objects.select_related("resource_link__course__platform").get(pk=passback_id)
+    return Passback.objects.select_related("resource_link__course__platform").filter(pk=passback_id).first()
 
 
 def _finish(*, passback: Passback, state: str, now: datetime, error: str = "") -> bool:
@@ -237,6 +246,9 @@ def passback_send(*, passback_id: int, now: datetime) -> str | None:
         problem = "the LMS no longer knows this student" if sub is None else "the link has no gradebook column now"
         _finish(passback=passback, state=PassbackState.FAILED, now=now, error=problem)
         return PassbackState.FAILED
+    platform = link.course.platform
+    if resting_until := _platform_resting_until(platform=platform, now=now):
+        return _defer(passback=passback, until=resting_until)
     score = Score(
         user_id=sub,
         score_given=passback.score_given,
@@ -244,10 +256,11 @@ def passback_send(*, passback_id: int, now: datetime) -> str | None:
         timestamp=passback.graded_at,
     )
     try:
-        score_post(platform=link.course.platform, lineitem_url=link.lineitem_url, score=score, now=now)
+        score_post(platform=platform, lineitem_url=link.lineitem_url, score=score, now=now)
     except PlatformRefused as exc:
         return _refused(passback=passback, error=exc, now=now)
     except PlatformUnavailable as exc:
+        _platform_rest(platform=platform, now=now)
         return _failed_for_now(passback=passback, error=str(exc), now=now)
     except Exception as exc:
         # A bug on our side must not hold the row until its lease runs out: count it as
@@ -256,6 +269,36 @@ def passback_send(*, passback_id: int, now: datetime) -> str | None:
         return _failed_for_now(passback=passback, error=f"{type(exc).__name__}: {exc}", now=now)
     _finish(passback=passback, state=PassbackState.SENT, now=now)
     return PassbackState.SENT
+
+
+# A platform that did not take a score for a temporary reason (no answer, 429, 5xx) is
+# left alone for one backoff: the other passbacks to it wait without a try, instead of
+# each spending a worker on a timeout (workers grade code too) or adding to its load.
+# Kept in the cache, per process without Redis; losing it costs only those tries.
+
+
+def _rest_key(*, platform: Platform) -> str:
+    # The token URL is part of it: a registration pointed elsewhere starts afresh.
+    digest = hashlib.sha256(platform.auth_token_url.encode()).hexdigest()[:16]
+    return f"lti:platform-resting:{platform.pk}:{digest}"
+
+
+def _platform_rest(*, platform: Platform, now: datetime) -> None:
+    seconds = settings.LTI_PASSBACK_RETRY_BACKOFF_SECONDS
+    cache.set(_rest_key(platform=platform), now + timedelta(seconds=seconds), timeout=seconds + 5)
+
+
+def _platform_resting_until(*, platform: Platform, now: datetime) -> datetime | None:
+    until = cache.get(_rest_key(platform=platform))
+    return until if isinstance(until, datetime) and until > now else None
+
+
+def _defer(*, passback: Passback, until: datetime) -> str:
+    """Back to pending until `until`, without counting this try."""
+    Passback.objects.filter(pk=passback.pk, state=PassbackState.SENDING, tries=passback.tries).update(
+        state=PassbackState.PENDING, tries=F("tries") - 1, next_try_at=until, lease_expires_at=None
+    )
+    return PassbackState.PENDING
 
 
 def _refused(*, passback: Passback, error: PlatformRefused, now: datetime) -> str:

@@ -27,7 +27,7 @@ from questions.exercises import (
     exercise_problems,
     track_names,
 )
-from questions.models import Exercise, ExerciseCheck, KeyStatus
+from questions.models import Exercise, ExerciseCheck, GradePolicy, KeyStatus
 from questions.selectors import exercise_current_key
 from questions.services import exercise_key_ensure, exercise_key_revalidate
 
@@ -132,11 +132,18 @@ class ExerciseForm(CodeFieldsMixin, ModelForm):  # type: ignore[type-arg]
         model = Exercise
         fields = [
             "slug", "title", "is_published", "prompt", "functions", "starter_code", "reference_solution",
-            "time_limit_seconds", "memory_limit_mb",
+            "time_limit_seconds", "memory_limit_mb", "grade_policy",
         ]  # fmt: skip
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Optional: a form (or script) that leaves it out keeps the exercise's policy.
+        self.fields["grade_policy"].required = False
 
     def clean(self) -> dict[str, Any]:
         data = self._normalized(super().clean() or {})
+        if not data.get("grade_policy"):
+            data["grade_policy"] = self.instance.grade_policy or GradePolicy.BEST
         if self.errors:
             return data
         spec = ExerciseSpec(
@@ -176,6 +183,7 @@ class ExerciseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         (None, {"fields": ["slug", "title", "is_published", "validation"]}),
         ("Statement", {"fields": ["prompt", "functions", "starter_code"]}),
         ("Grading", {"fields": ["reference_solution", ("time_limit_seconds", "memory_limit_mb")]}),
+        ("LMS gradebook", {"fields": ["grade_policy"]}),
     ]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Exercise]:

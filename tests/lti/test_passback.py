@@ -37,6 +37,7 @@ from lti.passback import (
     passback_resend,
     passback_send,
     passbacks_record_for_attempt,
+    passbacks_record_for_result,
     passbacks_sweep,
     retry_delay,
 )
@@ -139,6 +140,14 @@ def take(quiz: Quiz, user: AbstractUser, *, points: int) -> Attempt:
     return submitted
 
 
+NINE = {"shape": None, "values": 9.0}
+
+
+def nines(job: SandboxJob) -> SandboxRun:
+    """The sandbox's answer for code returning 9.0 from every call."""
+    return SandboxRun(calls={call.id: CallOutcome(id=call.id, value=9.0) for call in job.calls})
+
+
 def deliver(rung: list[int], *, now: datetime | None = None) -> list[str | None]:
     """Run the send task for every rung passback, in order, and forget them."""
     outcomes = [passback_send(passback_id=passback_id, now=now or timezone.now()) for passback_id in rung]
@@ -186,14 +195,9 @@ def test_a_submitted_attempt_sends_one_score_with_the_right_fields(lms, platform
 
 
 def test_a_graded_code_submission_sends_its_score(lms, platform, rung, student):
-    nine = {"shape": None, "values": 9.0}
-    exercise = make_exercise(expected={"three": nine, "hidden-negative": nine, "vector": nine})
+    exercise = make_exercise(expected={"three": NINE, "hidden-negative": NINE, "vector": NINE})
     link = column(lms, platform, exercise, student=student)
     submission = submission_create(user=student, exercise=exercise, code="def square(x):\n    return 9.0\n")
-
-    def nines(job: SandboxJob) -> SandboxRun:
-        return SandboxRun(calls={call.id: CallOutcome(id=call.id, value=9.0) for call in job.calls})
-
     grading_job_run(job_id=GradingJob.objects.get(submission=submission).pk, runner=nines)
     passback = Passback.objects.get()
     result = submission.result
@@ -236,6 +240,18 @@ def test_a_user_without_an_lms_identity_costs_one_query_and_gets_no_passback(
     with django_assert_num_queries(1):
         passbacks_record_for_attempt(attempt=attempt)
     assert rung == []
+
+
+def test_a_verdict_for_a_user_without_an_lms_identity_costs_one_query(lms, platform, rung, student, other_student,
+                                                                     django_assert_num_queries):  # fmt: skip
+    exercise = make_exercise(expected={"three": NINE, "hidden-negative": NINE, "vector": NINE})
+    column(lms, platform, exercise, student=student)
+    submission = submission_create(user=other_student, exercise=exercise, code="def square(x):\n    return 9.0\n")
+    grading_job_run(job_id=GradingJob.objects.get(submission=submission).pk, runner=nines)
+    assert not Passback.objects.exists()
+    result = submission.result
+    with django_assert_num_queries(1):
+        passbacks_record_for_result(result=result)
 
 
 def test_recording_a_grade_twice_makes_one_passback(lms, platform, rung, quiz, student):
@@ -305,7 +321,14 @@ def test_an_older_grade_waiting_behind_a_newer_one_is_superseded_and_the_newer_s
     assert len(lms.scores) == 1
 
 
-def test_a_conflict_after_a_newer_score_went_out_is_a_supersession(lms, platform, rung, quiz, student, monkeypatch):
+def test_a_conflict_after_a_newer_score_went_out_is_a_supersession(
+    lms: TestPlatform,
+    platform: Platform,
+    rung: list[int],
+    quiz: Quiz,
+    student: AbstractUser,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Two tries racing: the older one checked before the newer one was sent, and reaches
     the platform after it; the platform refuses it (409) for its older timestamp."""
     Quiz.objects.filter(pk=quiz.pk).update(grade_policy=GradePolicy.LATEST)
@@ -361,6 +384,33 @@ def test_a_platform_that_is_down_gets_the_score_once_it_is_back(lms, platform, r
     assert [s.accepted for s in lms.scores] == [True]
     attempt.refresh_from_db()
     assert attempt.score == Decimal(3)
+
+
+def test_a_platform_that_did_not_answer_is_left_alone_for_one_backoff(lms, platform, rung, quiz, student, monkeypatch):
+    first_link = column(lms, platform, quiz, student=student, context_id="course-101")
+    second_link = column(lms, platform, quiz, student=student, context_id="course-202")
+    take(quiz, student, points=2)
+    posts: list[str] = []
+    real_post = passback_service.score_post
+
+    def counted_post(**kwargs: object) -> None:
+        posts.append(str(kwargs["lineitem_url"]))
+        real_post(**kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(passback_service, "score_post", counted_post)
+    lms.down = True
+    now = timezone.now()
+    assert deliver(rung, now=now) == [PassbackState.PENDING, PassbackState.PENDING]
+    assert len(posts) == 1  # the second did not wait on the platform too
+    tried, waited = Passback.objects.order_by("-tries")
+    assert (tried.tries, waited.tries) == (1, 0)  # waiting is not a try
+    assert tried.next_try_at == waited.next_try_at == now + timedelta(seconds=30)
+
+    lms.down = False
+    later = now + timedelta(seconds=31)
+    assert passbacks_sweep(now=later).rung == 2
+    assert deliver(rung, now=later) == [PassbackState.SENT, PassbackState.SENT]
+    assert scores_at(lms, first_link) == scores_at(lms, second_link) == [2.0]
 
 
 def test_retries_wait_longer_each_time_up_to_an_hour():
@@ -523,6 +573,23 @@ def test_viewing_passbacks_does_not_allow_resending_them(lms, platform, rung, qu
     client.post("/admin/lti/passback/", {"action": "resend", "_selected_action": [passback.pk]})
     assert Passback.objects.get(pk=passback.pk).state == PassbackState.FAILED
     assert rung == []
+
+
+def test_the_grade_policy_is_set_in_the_quiz_and_exercise_admin(superuser_client, quiz):
+    from tests.questions.test_exercise_admin import ADD_URL, _form
+
+    assert 'name="grade_policy"' in superuser_client.get(f"/admin/questions/quiz/{quiz.pk}/change/").content.decode()
+    response = superuser_client.post(
+        ADD_URL, _form(checks=[{"name": "two", "call": "cube(2.0)"}], grade_policy="latest")
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    latest = Exercise.objects.get(slug="cube")
+    assert latest.grade_policy == GradePolicy.LATEST
+    response = superuser_client.post(ADD_URL, _form(checks=[{"name": "two", "call": "cube(2.0)"}], slug="cube-2"))
+    assert response.status_code == 302, response.content.decode()[:2000]
+    unsaid = Exercise.objects.get(slug="cube-2")
+    assert unsaid.grade_policy == GradePolicy.BEST  # a form without it keeps the default
+    assert unsaid.spec_fingerprint == latest.spec_fingerprint  # grading does not depend on it
 
 
 # --- through a real worker -----------------------------------------------------------------------
