@@ -386,7 +386,14 @@ def test_a_platform_that_is_down_gets_the_score_once_it_is_back(lms, platform, r
     assert attempt.score == Decimal(3)
 
 
-def test_a_platform_that_did_not_answer_is_left_alone_for_one_backoff(lms, platform, rung, quiz, student, monkeypatch):
+def test_a_platform_that_did_not_answer_is_left_alone_for_one_backoff(
+    lms: TestPlatform,
+    platform: Platform,
+    rung: list[int],
+    quiz: Quiz,
+    student: AbstractUser,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     first_link = column(lms, platform, quiz, student=student, context_id="course-101")
     second_link = column(lms, platform, quiz, student=student, context_id="course-202")
     take(quiz, student, points=2)
@@ -395,7 +402,7 @@ def test_a_platform_that_did_not_answer_is_left_alone_for_one_backoff(lms, platf
 
     def counted_post(**kwargs: object) -> None:
         posts.append(str(kwargs["lineitem_url"]))
-        real_post(**kwargs)  # type: ignore[arg-type]
+        real_post(**kwargs)
 
     monkeypatch.setattr(passback_service, "score_post", counted_post)
     lms.down = True
