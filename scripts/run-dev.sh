@@ -27,5 +27,5 @@ stop_worker() {
 trap stop_worker EXIT
 trap 'exit 130' INT TERM
 
-echo "API on http://$HOST:$PORT/api/v1/ (docs: /api/v1/docs/, admin: /admin/); worker pid $worker"
+echo "Student pages on http://$HOST:$PORT/, API on http://$HOST:$PORT/api/v1/ (docs: /api/v1/docs/, admin: /admin/, LTI: /lti/); worker pid $worker"
 "$BIN/python" manage.py runserver --noreload "$HOST:$PORT"

@@ -279,7 +279,7 @@ class TestPlatform:
         """The claims of a JWT the tool signed, or ValueError."""
         try:
             parsed = jwt.JWT(jwt=token, key=self._tool_key_set(), algs=["RS256"], expected_type="JWS")
-        except (jws.InvalidJWSSignature, jwt.JWTExpired, ValueError, KeyError) as exc:
+        except (jws.InvalidJWSSignature, jwt.JWTExpired, jwt.JWTMissingKey, ValueError, KeyError) as exc:
             raise ValueError(f"bad signature: {exc}") from exc
         claims = dict(json.loads(parsed.claims))
         aud = claims.get("aud")
