@@ -46,6 +46,7 @@ class PlatformAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             "What the platform gave you",
             {"fields": ("issuer", "client_id", "auth_login_url", "auth_token_url", "keyset_url", "auth_audience")},
         ),
+        ("Where the platform shows the tool", {"fields": ("frame_origins",)}),
         ("What to give the platform", {"fields": ("tool_urls_for_the_lms",)}),
     ]
 

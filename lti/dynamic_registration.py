@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ from lti.keys import tool_key_current
 from lti.models import Platform, RegistrationInvite
 from lti.services import PlatformRegistration, platform_register
 from lti.tool_urls import TOOL_DESCRIPTION, TOOL_SCOPES, TOOL_TITLE, tool_endpoints
-from lti.validation import ENDPOINT_FIELDS, endpoint_problems
+from lti.validation import frame_origins_parse, web_origin
 
 logger = logging.getLogger(__name__)
 
@@ -108,36 +107,21 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def web_origin(url: str) -> str | None:
-    """`scheme://host[:port]` of an http(s) URL, rebuilt from its parts (so it is safe in a
-    header); None for anything else."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port  # raises ValueError on a malformed port
-    except ValueError:
-        return None
-    host = parts.hostname or ""
-    if parts.scheme not in ("http", "https") or not re.fullmatch(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?", host):
-        return None
-    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
-
-
 def invite_create(
     *, created_by_id: int | None, now: datetime, note: str = "", lms_origin: str = "", days: int = INVITE_DAYS
 ) -> tuple[RegistrationInvite, str]:
     """A new invitation and its token. The token is returned once and only its hash is
     stored, so a leaked database (or admin page) gives no usable registration link."""
-    parts = urlsplit(lms_origin.strip())
-    origin = web_origin(lms_origin) or ""
-    if lms_origin.strip() and (not origin or parts.path not in ("", "/") or parts.query or parts.username):
-        raise ServiceError.invalid({"lms_origin": ["Enter an address like https://school.instructure.com, no path."]})
+    origins, problems = frame_origins_parse(text=lms_origin.strip())
+    if problems:
+        raise ServiceError.invalid({"lms_origin": problems})
     if not 1 <= days <= MAX_INVITE_DAYS:
         raise ServiceError.invalid({"days": [f"An invitation lasts from 1 to {MAX_INVITE_DAYS} days."]})
     token = secrets.token_urlsafe(32)
     invite = RegistrationInvite.objects.create(
         token_hash=_token_hash(token),
         note=note.strip()[:200],
-        lms_origin=origin,
+        lms_origin=origins[0] if origins else "",
         created_by_id=created_by_id,
         created_at=now,
         expires_at=now + timedelta(days=days),
@@ -383,25 +367,6 @@ def client_register(*, configuration: PlatformConfiguration, registration_token:
 # --- registering ------------------------------------------------------------------------
 
 
-def _platform_save_without_deployment(*, registration: PlatformRegistration) -> tuple[Platform, bool]:
-    """platform_register requires a deployment id, which Canvas gives only when the tool
-    is installed in an account; until an admin adds it, launches are refused with a
-    message that says so."""
-    if problems := endpoint_problems(urls={field: getattr(registration, field) for field in ENDPOINT_FIELDS}):
-        raise ServiceError.invalid(problems)
-    fields = {field: getattr(registration, field) for field in ("name", *ENDPOINT_FIELDS)}
-    return Platform.objects.update_or_create(
-        issuer=registration.issuer, client_id=registration.client_id, defaults=fields
-    )
-
-
-def _frame_origin_add(*, platform: Platform, origin: str) -> None:
-    origins = platform.frame_origins.splitlines()
-    if origin and origin not in origins:
-        platform.frame_origins = "\n".join([*origins, origin]).strip()
-        platform.save(update_fields=["frame_origins", "updated_at"])
-
-
 def dynamic_registration_run(
     *, openid_configuration: str, registration_token: str, now: datetime, lms_origin: str = ""
 ) -> RegistrationDone:
@@ -426,15 +391,12 @@ def dynamic_registration_run(
         auth_login_url=configuration.authorization_endpoint,
         auth_token_url=configuration.token_endpoint,
         keyset_url=configuration.jwks_uri,
+        frame_origins=[lms_origin] if lms_origin else [],
     )
     try:
-        if client.deployment_id:
-            platform, created = platform_register(registration=registration)
-        else:
-            platform, created = _platform_save_without_deployment(registration=registration)
+        platform, created = platform_register(registration=registration, require_deployment=False)
     except ServiceError as exc:
         raise RegistrationFailed(f"The platform's registration could not be stored: {exc.message}") from exc
-    _frame_origin_add(platform=platform, origin=lms_origin)
     logger.info(
         "LTI dynamic registration: %s %s (client %s, deployment %r)",
         "registered" if created else "updated",

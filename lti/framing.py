@@ -11,20 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.http import HttpRequest, HttpResponseBase
 
 from lti.models import Platform
+from lti.validation import web_origin
 
 View = Callable[..., HttpResponseBase]
-
-
-def _origin(url: str) -> str | None:
-    parts = urlsplit(url.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def platform_frame_origins() -> list[str]:
@@ -34,7 +27,7 @@ def platform_frame_origins() -> list[str]:
         "issuer", "auth_login_url", "frame_origins"
     ):
         for url in (issuer, login_url, *extra.splitlines()):
-            if origin := _origin(url):
+            if origin := web_origin(url):
                 origins.add(origin)
     return sorted(origins)
 

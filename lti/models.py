@@ -16,7 +16,7 @@ from django.db import models
 from django.db.models import Q
 
 from grader.models import Attempt, Submission
-from lti.validation import ENDPOINT_FIELDS, endpoint_problems
+from lti.validation import ENDPOINT_FIELDS, endpoint_problems, frame_origins_parse, issuer_problems
 from questions.models import Exercise, Quiz
 
 
@@ -56,8 +56,16 @@ class Platform(models.Model):
         return f"{self.name} ({self.issuer}, client {self.client_id})"
 
     def clean(self) -> None:
-        if problems := endpoint_problems(urls={field: getattr(self, field) for field in ENDPOINT_FIELDS}):
+        problems: dict[str, list[str]] = {}
+        if self.issuer and (issuer := issuer_problems(issuer=self.issuer)):
+            problems["issuer"] = issuer
+        problems.update(endpoint_problems(urls={field: getattr(self, field) for field in ENDPOINT_FIELDS}))
+        origins, frame_problems = frame_origins_parse(text=self.frame_origins)
+        if frame_problems:
+            problems["frame_origins"] = frame_problems
+        if problems:
             raise ValidationError(problems)
+        self.frame_origins = "\n".join(origins)
 
 
 class Deployment(models.Model):

@@ -10,7 +10,8 @@ The LMS shows the page in a frame (Canvas) or a window it opened (Moodle), and c
 it when the page posts `org.imsglobal.lti.close`. The platform is not registered yet,
 so lti.framing's list cannot name it: invitation pages may also be framed by the origin
 of the `openid_configuration` URL, and by the LMS address the invitation names. Nothing
-on them acts on a click, so a frame can show them but not use them.
+on them acts on a click, so a frame can show them but not use them. The administrator's
+confirmation does act on a click, so no site may frame it.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ from lti.dynamic_registration import (
     dynamic_registration_invited,
     dynamic_registration_run,
     invite_lookup,
-    web_origin,
 )
 from lti.framing import frameable
+from lti.validation import web_origin
 
 logger = logging.getLogger(__name__)
 
@@ -90,27 +91,45 @@ def _done(request: HttpRequest, *, done: RegistrationDone, frame_origins: list[s
 
 
 @require_http_methods(["GET", "POST"])
+def dynamic_registration(request: HttpRequest) -> HttpResponseBase:
+    invite_token = request.GET.get("invite", "").strip()
+    if request.method == "GET" and invite_token:
+        return _invited_registration(request, invite_token=invite_token)
+    if not request.user.has_perm("lti.add_platform"):
+        return _stranger(request)
+    return _administrator_registration(request)
+
+
 @frameable_by_the_registering_lms
-def dynamic_registration(request: HttpRequest) -> HttpResponse:
+def _invited_registration(request: HttpRequest, *, invite_token: str) -> HttpResponse:
+    openid_configuration = request.GET.get("openid_configuration", "").strip()
+    origins = _invitation_frame_origins(openid_configuration=openid_configuration, invite_token=invite_token)
+    try:
+        done = dynamic_registration_invited(
+            invite_token=invite_token,
+            openid_configuration=openid_configuration,
+            registration_token=request.GET.get("registration_token", "").strip(),
+            now=timezone.now(),
+        )
+    except RegistrationFailed as failed:
+        return _failed(request, failed=failed, openid_configuration=openid_configuration, frame_origins=origins)
+    return _done(request, done=done, frame_origins=origins)
+
+
+@frameable
+def _stranger(request: HttpRequest) -> HttpResponse:
+    """In the LMS's frame, so the LMS admin who pasted the bare URL reads what to do."""
+    openid_configuration = request.GET.get("openid_configuration", "").strip()
+    stranger = RegistrationFailed(NO_INVITATION, status=403)
+    return _failed(request, failed=stranger, openid_configuration=openid_configuration, frame_origins=[])
+
+
+def _administrator_registration(request: HttpRequest) -> HttpResponse:
+    """Never in a frame (Django's X-Frame-Options: DENY stays): a registered platform
+    framing the confirmation could trick an administrator into registering another."""
     params = request.POST if request.method == "POST" else request.GET
     openid_configuration = params.get("openid_configuration", "").strip()
     registration_token = params.get("registration_token", "").strip()
-    invite_token = request.GET.get("invite", "").strip()
-    if request.method == "GET" and invite_token:
-        origins = _invitation_frame_origins(openid_configuration=openid_configuration, invite_token=invite_token)
-        try:
-            done = dynamic_registration_invited(
-                invite_token=invite_token,
-                openid_configuration=openid_configuration,
-                registration_token=registration_token,
-                now=timezone.now(),
-            )
-        except RegistrationFailed as failed:
-            return _failed(request, failed=failed, openid_configuration=openid_configuration, frame_origins=origins)
-        return _done(request, done=done, frame_origins=origins)
-    if not request.user.has_perm("lti.add_platform"):
-        stranger = RegistrationFailed(NO_INVITATION, status=403)
-        return _failed(request, failed=stranger, openid_configuration=openid_configuration, frame_origins=[])
     if request.method == "GET":
         context = {"openid_configuration": openid_configuration, "registration_token": registration_token}
         return render(request, "lti/registration_confirm.html", context)

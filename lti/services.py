@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 
 from config.errors import ServiceError
 from lti.models import Course, CourseMembership, Deployment, LtiIdentity, Platform, ResourceLink
-from lti.validation import ENDPOINT_FIELDS, endpoint_problems
+from lti.validation import ENDPOINT_FIELDS, endpoint_problems, frame_origins_parse, issuer_problems
 from questions.models import Exercise, Quiz
 from questions.selectors import exercise_get_visible, quiz_get_visible
 
@@ -33,23 +33,31 @@ class PlatformRegistration:
     auth_token_url: str
     keyset_url: str
     auth_audience: str = ""
+    frame_origins: Sequence[str] = ()
 
 
-def _registration_problems(*, registration: PlatformRegistration) -> dict[str, list[str]]:
+def registration_problems(
+    *, registration: PlatformRegistration, require_deployment: bool = True
+) -> dict[str, list[str]]:
     problems: dict[str, list[str]] = {}
-    for field in ("issuer", "client_id"):
-        if not getattr(registration, field).strip():
-            problems[field] = ["This is required."]
-    if not [value for value in registration.deployment_ids if value.strip()]:
+    if issuer := issuer_problems(issuer=registration.issuer):
+        problems["issuer"] = issuer
+    if not registration.client_id.strip():
+        problems["client_id"] = ["This is required."]
+    if require_deployment and not [value for value in registration.deployment_ids if value.strip()]:
         problems["deployment_ids"] = ["At least one deployment id is required."]
     problems.update(endpoint_problems(urls={field: getattr(registration, field) for field in ENDPOINT_FIELDS}))
+    if frame_problems := frame_origins_parse(text="\n".join(registration.frame_origins))[1]:
+        problems["frame_origins"] = frame_problems
     return problems
 
 
-def platform_register(*, registration: PlatformRegistration) -> tuple[Platform, bool]:
+def platform_register(*, registration: PlatformRegistration, require_deployment: bool = True) -> tuple[Platform, bool]:
     """Create or update the platform with this issuer and client id, and add the
-    deployment ids it does not have yet (none is removed). Returns (platform, created)."""
-    if problems := _registration_problems(registration=registration):
+    deployment ids and frame origins it does not have yet (none is removed). Returns
+    (platform, created). Dynamic registration may not require a deployment: Canvas
+    gives one only when the tool is installed, and launches are refused until then."""
+    if problems := registration_problems(registration=registration, require_deployment=require_deployment):
         raise ServiceError.invalid(problems)
     fields = {
         "name": registration.name.strip() or registration.issuer,
@@ -62,12 +70,14 @@ def platform_register(*, registration: PlatformRegistration) -> tuple[Platform, 
         platform, created = Platform.objects.select_for_update().get_or_create(
             issuer=registration.issuer.strip(), client_id=registration.client_id.strip(), defaults=fields
         )
-        if not created:
-            changed = [name for name, value in fields.items() if getattr(platform, name) != value]
-            for name in changed:
-                setattr(platform, name, fields[name])
-            if changed:
-                platform.save(update_fields=[*changed, "updated_at"])
+        known_origins = frame_origins_parse(text=platform.frame_origins)[0]
+        origins = frame_origins_parse(text="\n".join([*known_origins, *registration.frame_origins]))[0]
+        fields["frame_origins"] = "\n".join(origins)
+        changed = [name for name, value in fields.items() if getattr(platform, name) != value]
+        for name in changed:
+            setattr(platform, name, fields[name])
+        if changed:
+            platform.save(update_fields=[*changed, "updated_at"])
         for deployment_id in {value.strip() for value in registration.deployment_ids if value.strip()}:
             Deployment.objects.get_or_create(platform=platform, deployment_id=deployment_id)
     return platform, created

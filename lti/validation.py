@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -9,6 +10,26 @@ from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
 
 ENDPOINT_FIELDS = ("auth_login_url", "auth_token_url", "keyset_url")
+_HOST = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?")
+_HTTP_ONLY_FOR_TESTS = "Use https (plain http is accepted only with LTI_ALLOW_HTTP=true, for local tests)."
+
+
+def web_origin(url: str) -> str | None:
+    """`scheme://host[:port]` of an http(s) URL, rebuilt from its parts (so it is safe in a
+    header such as CSP's frame-ancestors); None for anything else."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port  # raises ValueError on a malformed port
+    except ValueError:
+        return None
+    host = parts.hostname or ""
+    if parts.scheme not in ("http", "https") or not _HOST.fullmatch(host):
+        return None
+    return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
+
+
+def _plain_http_refused(url: str) -> bool:
+    return urlsplit(url).scheme != "https" and not settings.LTI_ALLOW_HTTP
 
 
 def endpoint_problems(*, urls: dict[str, str]) -> dict[str, list[str]]:
@@ -22,6 +43,51 @@ def endpoint_problems(*, urls: dict[str, str]) -> dict[str, list[str]]:
         except ValidationError:
             problems[field] = ["Enter a full https URL."]
             continue
-        if urlsplit(url).scheme != "https" and not settings.LTI_ALLOW_HTTP:
-            problems[field] = ["Use https (plain http is accepted only with LTI_ALLOW_HTTP=true, for local tests)."]
+        if urlsplit(url).username is not None:
+            problems[field] = ["Leave out any user name or password: the platform's address alone."]
+        elif _plain_http_refused(url):
+            problems[field] = [_HTTP_ONLY_FOR_TESTS]
     return problems
+
+
+def issuer_problems(*, issuer: str) -> list[str]:
+    """LTI 1.3 (Core 5.1.2) makes `iss` an https URL with no query or fragment. Its origin
+    is allowed to frame our pages, so an issuer that is not a plain URL is refused rather
+    than trusted with a header."""
+    if not issuer.strip():
+        return ["This is required."]
+    try:
+        URLValidator(schemes=["https", "http"])(issuer)
+    except ValidationError:
+        return [
+            "Enter the issuer exactly as the platform sends it: an https URL such as https://canvas.instructure.com."
+        ]
+    parts = urlsplit(issuer)
+    if parts.username is not None:
+        return ["An issuer has no user name or password."]
+    if parts.query or parts.fragment or "?" in issuer or "#" in issuer:
+        return ["An issuer has no query (?…) or fragment (#…)."]
+    if web_origin(issuer) is None:
+        return ["The issuer's host name may hold only letters, digits, dots and hyphens."]
+    if _plain_http_refused(issuer):
+        return [_HTTP_ONLY_FOR_TESTS]
+    return []
+
+
+def frame_origins_parse(*, text: str) -> tuple[list[str], list[str]]:
+    """The origins listed one per line, and the problems with the lines that are not
+    exactly an origin (`https://host[:port]`, nothing after it: CSP would read a path as
+    a narrower rule, and a wildcard would let every school on a shared host frame us)."""
+    origins: list[str] = []
+    problems: list[str] = []
+    for line in (line.strip() for line in text.splitlines()):
+        if not line:
+            continue
+        origin = web_origin(line)
+        if origin is None or line.rstrip("/").lower() != origin:
+            problems.append(f"{line[:100]!r} is not an origin like https://school.instructure.com (no path, no *).")
+        elif _plain_http_refused(origin):
+            problems.append(f"{origin}: {_HTTP_ONLY_FOR_TESTS}")
+        elif origin not in origins:
+            origins.append(origin)
+    return origins, problems

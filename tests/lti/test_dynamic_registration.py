@@ -16,9 +16,9 @@ from lti.dynamic_registration import (
     RegistrationFailed,
     invite_create,
     platform_configuration_read,
-    web_origin,
 )
 from lti.models import Deployment, Platform, RegistrationInvite, ToolKey
+from lti.validation import web_origin
 from tests.factories import UserFactory
 from tests.lti.registration_platform import (
     DELETE,
@@ -276,6 +276,27 @@ def test_an_administrator_confirms_before_anything_is_registered(platform, lti_a
     assert done.status_code == 200, _page(done)
     assert Platform.objects.get().issuer == platform.issuer
     assert platform.registrations[0].headers["Authorization"] == "Bearer reg-token-1"
+
+
+def test_the_administrators_confirmation_is_never_framed(platform, lti_admin):
+    # Registered platforms may frame invitation pages, but not a page an administrator's
+    # click acts on: one could otherwise trick the administrator into registering another.
+    Platform.objects.create(
+        name="Registered",
+        issuer="https://registered.example.edu",
+        client_id="c",
+        auth_login_url="https://registered.example.edu/auth",
+        auth_token_url="https://registered.example.edu/token",
+        keyset_url="https://registered.example.edu/jwks",
+    )
+    confirm = lti_admin.get("/lti/register/", {"openid_configuration": platform.openid_configuration_url})
+    assert confirm.status_code == 200
+    assert confirm["X-Frame-Options"] == "DENY"
+    assert "Content-Security-Policy" not in confirm
+    csrf = confirm.cookies["csrftoken"].value
+    refused = lti_admin.post("/lti/register/", {"openid_configuration": "not a url", "csrfmiddlewaretoken": csrf})
+    assert refused.status_code == 400
+    assert refused["X-Frame-Options"] == "DENY"
 
 
 def test_an_administrators_registration_needs_the_csrf_token(platform, lti_admin):

@@ -147,6 +147,43 @@ def test_a_bad_registration_is_refused_with_the_reason_and_writes_nothing(db):
     assert not Deployment.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("issuer", "reason"),
+    [
+        ("https://a * b@evil.test", "exactly as the platform sends it"),  # CSP would read `*` as a source
+        ("https://lms.example.edu@evil.test", "user name"),
+        ("https://lms.example.edu/?x=1", "no query"),
+        ("https://lms.example.edu/#x", "no query"),
+        ("lms.example.edu", "exactly as the platform sends it"),
+        ("http://lms.example.edu", "Use https"),
+    ],
+)
+def test_an_issuer_that_is_not_a_plain_https_url_is_refused(db, issuer, reason):
+    with pytest.raises(CommandError, match=f"issuer: .*{reason}"):
+        call_command("lti_register_platform", f"--issuer={issuer}", *REGISTER[1:], stdout=StringIO())
+    assert not Platform.objects.exists()
+
+
+def test_frame_origins_are_added_by_the_command_and_kept(db):
+    out = _register("--frame-origin=https://School.instructure.com/")
+    assert "frame the tool from: https://school.instructure.com" in out
+    _register("--frame-origin=https://other.instructure.com")
+    _register()
+    assert Platform.objects.get().frame_origins.splitlines() == [
+        "https://school.instructure.com",
+        "https://other.instructure.com",
+    ]
+
+
+@pytest.mark.parametrize(
+    "origin", ["https://*.instructure.com", "https://school.instructure.com/courses", "*", "http://school.edu"]
+)
+def test_a_frame_origin_that_is_not_exactly_an_origin_is_refused(db, origin):
+    with pytest.raises(CommandError, match="frame_origins"):
+        _register(f"--frame-origin={origin}")
+    assert not Platform.objects.exists()
+
+
 # --- the admin -------------------------------------------------------------------------
 
 
@@ -164,6 +201,30 @@ def test_the_platform_page_shows_what_to_give_the_lms(superuser_client):
     page = superuser_client.get(f"/admin/lti/platform/{platform.pk}/change/")
     assert page.status_code == 200
     assert "https://grader.example.org/lti/jwks/" in page.content.decode()
+
+
+def test_the_admin_edits_frame_origins_and_refuses_wildcards(superuser_client):
+    _register()
+    platform = Platform.objects.get()
+    url = f"/admin/lti/platform/{platform.pk}/change/"
+    form = {
+        "name": platform.name,
+        "is_active": "on",
+        "issuer": platform.issuer,
+        "client_id": platform.client_id,
+        "auth_login_url": platform.auth_login_url,
+        "auth_token_url": platform.auth_token_url,
+        "keyset_url": platform.keyset_url,
+        "auth_audience": "",
+        "deployments-TOTAL_FORMS": "0",
+        "deployments-INITIAL_FORMS": "0",
+    }
+    refused = superuser_client.post(url, {**form, "frame_origins": "https://*.instructure.com"})
+    assert refused.status_code == 200
+    assert "is not an origin" in refused.content.decode()
+    saved = superuser_client.post(url, {**form, "frame_origins": " https://School.instructure.com/ \n\n"})
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    assert Platform.objects.get().frame_origins == "https://school.instructure.com"
 
 
 def test_instructors_cannot_register_platforms(instructor: AbstractUser):

@@ -58,3 +58,14 @@ def test_the_admin_still_refuses_frames(client, platform):
     assert response.status_code == 200
     assert response["X-Frame-Options"] == "DENY"
     assert "Content-Security-Policy" not in response
+
+
+def test_an_address_stored_before_validation_cannot_widen_the_policy(student_client, platform):
+    # Rows written before issuers were validated (or by a raw UPDATE) still give only an
+    # origin rebuilt from the host name: user info, spaces and wildcards never reach CSP.
+    Platform.objects.filter(pk=platform.pk).update(
+        issuer="https://a * b@moodle.example.edu/x",
+        frame_origins="https://*.example.edu\nhttps://lms-frame.example.edu/path; script-src *",
+    )
+    response = student_client.get("/history/")
+    assert_frameable(response)

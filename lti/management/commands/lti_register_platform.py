@@ -27,6 +27,13 @@ class Command(BaseCommand):
         parser.add_argument("--auth-token-url", required=True, help="The platform's OAuth2 token endpoint")
         parser.add_argument("--keyset-url", required=True, help="The platform's public key set (JWKS) URL")
         parser.add_argument("--auth-audience", default="", help="The aud of client assertions, if not the token URL")
+        parser.add_argument(
+            "--frame-origin",
+            action="append",
+            default=[],
+            help="An origin that shows the tool in a frame when it is not the issuer's, e.g. "
+            "https://school.instructure.com for hosted Canvas (repeat for several)",
+        )
         parser.add_argument("--name", default="", help="A name for people (default: the issuer)")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -39,6 +46,7 @@ class Command(BaseCommand):
             auth_token_url=options["auth_token_url"],
             keyset_url=options["keyset_url"],
             auth_audience=options["auth_audience"],
+            frame_origins=options["frame_origin"],
         )
         try:
             platform, created = platform_register(registration=registration)
@@ -47,6 +55,8 @@ class Command(BaseCommand):
         tool_key_current(now=timezone.now())  # the key set is never empty once a platform exists
         deployments = ", ".join(platform.deployments.values_list("deployment_id", flat=True))
         self.stdout.write(f"{'Registered' if created else 'Updated'} {platform} (deployments: {deployments})")
+        if platform.frame_origins:
+            self.stdout.write(f"It may also frame the tool from: {', '.join(platform.frame_origins.splitlines())}")
         self.stdout.write("Give the platform these tool URLs:")
         for label, url in tool_urls().items():
             self.stdout.write(f"  {label + ':':28} {url}")
