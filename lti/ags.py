@@ -17,19 +17,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
 from django.conf import settings
 from django.core.cache import cache
 from jwcrypto import jwk, jwt
 
+from lti.http import Answer, HttpFailure, HttpTimeout, bounded_request, json_document
 from lti.keys import ALGORITHM, tool_key_current
 from lti.models import Platform
 
@@ -41,8 +41,8 @@ ASSERTION_SECONDS = 300
 # token is never sent just as it runs out (clocks differ; requests take time).
 TOKEN_EXPIRY_MARGIN_SECONDS = 60
 DEFAULT_TOKEN_SECONDS = 3600
+MAX_TOKEN_SECONDS = 86400
 MAX_RESPONSE_BYTES = 64 * 1024
-CHUNK_BYTES = 16 * 1024
 RETRYABLE_STATUSES = {408, 429}
 
 
@@ -87,37 +87,27 @@ class Score:
 # --- HTTP ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Answer:
-    status: int
-    body: bytes
-    location: str
-
-
-def _post(*, url: str, what: str, headers: dict[str, str], **payload: Any) -> _Answer:
-    timeout = settings.LTI_HTTP_TIMEOUT_SECONDS
-    deadline = time.monotonic() + timeout
-    body = bytearray()
+def _post(*, url: str, what: str, headers: dict[str, str], **payload: Any) -> Answer:
     try:
-        with requests.post(
-            url, headers=headers, timeout=timeout, stream=True, allow_redirects=False, **payload
-        ) as response:
-            for chunk in response.iter_content(CHUNK_BYTES):
-                body += chunk
-                if len(body) >= MAX_RESPONSE_BYTES:
-                    break  # enough to tell what it says; the rest is not needed
-                if time.monotonic() > deadline:
-                    raise PlatformBusy(f"{what} did not answer within {timeout} s")
-            return _Answer(status=response.status_code, body=bytes(body), location=response.headers.get("Location", ""))
-    except requests.RequestException as exc:
-        raise PlatformBusy(f"{what} could not be reached ({type(exc).__name__})") from exc
+        return bounded_request(
+            method="POST",
+            url=url,
+            headers=headers,
+            max_bytes=MAX_RESPONSE_BYTES,
+            keep_head_of_large_body=True,  # enough to tell what it says; the rest is not needed
+            **payload,
+        )
+    except HttpTimeout as exc:
+        raise PlatformBusy(f"{what} did not answer within {settings.LTI_HTTP_TIMEOUT_SECONDS} s") from exc
+    except HttpFailure as exc:
+        raise PlatformBusy(f"{what} could not be reached ({exc})") from exc
 
 
 def _platform_says(body: bytes) -> str:
     """The platform's own explanation, short and printable, for the admin."""
     text = body[:2000].decode("utf-8", "replace")
     try:
-        parsed = json.loads(text)
+        parsed = json_document(text)
     except ValueError:
         parsed = None
     if isinstance(parsed, dict):
@@ -127,7 +117,7 @@ def _platform_says(body: bytes) -> str:
     return " ".join(printable.split())[:300]
 
 
-def _check(answer: _Answer, *, what: str) -> None:
+def _check(answer: Answer, *, what: str) -> None:
     """Nothing for a 2xx; otherwise the failure, retryable or not."""
     status = answer.status
     if 200 <= status < 300:
@@ -137,7 +127,8 @@ def _check(answer: _Answer, *, what: str) -> None:
     if status in RETRYABLE_STATUSES or status >= 500:
         raise PlatformBusy(detail, status=status)
     if 300 <= status < 400:
-        raise PlatformRefused(f"{what} redirects to {answer.location or 'elsewhere'}; check the URL", status=status)
+        location = answer.headers.get("Location", "")[:300] or "elsewhere"
+        raise PlatformRefused(f"{what} redirects to {location}; check the URL", status=status)
     raise PlatformRefused(detail, status=status)
 
 
@@ -176,17 +167,19 @@ def _token_cache_key(*, platform: Platform, scopes: list[str]) -> str:
     return f"lti:access-token:{platform.pk}:{digest}"
 
 
-def _token_from(answer: _Answer, *, what: str) -> tuple[str, int]:
+def _token_from(answer: Answer, *, what: str) -> tuple[str, int]:
     try:
-        parsed = json.loads(answer.body)
+        parsed = json_document(answer.body)
     except ValueError:
         parsed = None
     token = parsed.get("access_token") if isinstance(parsed, dict) else None
     if not isinstance(token, str) or not token or len(token) > 4096 or not token.isascii() or not token.isprintable():
         raise PlatformBusy(f"{what} answered without a usable access_token")
     lifetime = parsed.get("expires_in") if isinstance(parsed, dict) else None
-    seconds = int(lifetime) if isinstance(lifetime, int | float) and lifetime > 0 else DEFAULT_TOKEN_SECONDS
-    return token, seconds
+    if isinstance(lifetime, bool) or not isinstance(lifetime, int | float) or not 0 < lifetime < math.inf:
+        return token, DEFAULT_TOKEN_SECONDS
+    # A lifetime beyond a day is not believed: a revoked token would be sent for that long.
+    return token, max(1, min(int(lifetime), MAX_TOKEN_SECONDS))
 
 
 def access_token(*, platform: Platform, scopes: list[str], now: datetime) -> str:

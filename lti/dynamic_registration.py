@@ -22,20 +22,17 @@ act on; none leaves a platform half-registered here.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import secrets
-import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
-import requests
-import urllib3
 from django.conf import settings
 
 from config.errors import ServiceError
+from lti.http import HttpTimeout, HttpTooLarge, HttpUnreachable, bounded_request, json_document
 from lti.keys import tool_key_current
 from lti.models import Platform, RegistrationInvite
 from lti.services import PlatformRegistration, platform_register
@@ -52,7 +49,6 @@ REQUIRED_FIELDS = ("issuer", "authorization_endpoint", "token_endpoint", "jwks_u
 TOOL_CLAIMS = ("iss", "sub", "name", "given_name", "family_name", "email")
 
 MAX_DOCUMENT_BYTES = 256 * 1024
-CHUNK_BYTES = 16 * 1024
 MAX_URL_LENGTH = 2000
 MAX_REGISTRATION_TOKEN_LENGTH = 8192
 MAX_DETAIL_CHARS = 300
@@ -188,35 +184,26 @@ def _require_web_url(*, url: str, what: str) -> None:
 
 
 def _exchange(*, method: str, url: str, where: str, headers: dict[str, str], body: Any = None) -> tuple[int, bytes]:
-    """One request with a total deadline, no redirect followed and at most
-    MAX_DOCUMENT_BYTES read. read1() returns whatever has arrived, so a platform
-    trickling bytes cannot stretch the deadline (a full-sized read would wait for them)."""
-    timeout = settings.LTI_HTTP_TIMEOUT_SECONDS
-    deadline = time.monotonic() + timeout
-    received = bytearray()
-    # identity: the size cap counts what is stored, not what a compressed body unpacks to.
-    headers = {**headers, "Accept": "application/json", "Accept-Encoding": "identity"}
     try:
-        with requests.request(
-            method, url, headers=headers, json=body, timeout=timeout, stream=True, allow_redirects=False
-        ) as response:
-            while chunk := response.raw.read1(CHUNK_BYTES):
-                received += chunk
-                if len(received) > MAX_DOCUMENT_BYTES:
-                    raise RegistrationFailed(f"{where} sent more than {MAX_DOCUMENT_BYTES // 1024} KB.")
-                if time.monotonic() > deadline:
-                    raise RegistrationFailed(f"{where} did not answer within {timeout} s.")
-            return response.status_code, bytes(received)
-    except (requests.Timeout, urllib3.exceptions.TimeoutError) as exc:
-        raise RegistrationFailed(f"{where} did not answer within {timeout} s.") from exc
-    # Reading the body goes to urllib3 directly, so its errors come unwrapped.
-    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
-        raise RegistrationFailed(f"{where} could not be reached ({type(exc).__name__}).") from exc
+        answer = bounded_request(
+            method=method,
+            url=url,
+            headers={**headers, "Accept": "application/json"},
+            max_bytes=MAX_DOCUMENT_BYTES,
+            json=body,
+        )
+    except HttpTooLarge as exc:
+        raise RegistrationFailed(f"{where} sent {exc}.") from exc
+    except HttpTimeout as exc:
+        raise RegistrationFailed(f"{where} did not answer within {settings.LTI_HTTP_TIMEOUT_SECONDS} s.") from exc
+    except HttpUnreachable as exc:
+        raise RegistrationFailed(f"{where} could not be reached ({exc}).") from exc
+    return answer.status, answer.body
 
 
 def _json_object(*, body: bytes, where: str) -> dict[str, Any]:
     try:
-        document = json.loads(body)
+        document = json_document(body)
     except ValueError as exc:
         raise RegistrationFailed(f"{where} did not send JSON.") from exc
     if not isinstance(document, dict):
@@ -325,7 +312,7 @@ def _refusal_detail(body: bytes) -> str:
     """The platform's own words on a refusal: RFC 7591's error and error_description, or
     Canvas's `errors`."""
     try:
-        document = json.loads(body)
+        document = json_document(body)
     except ValueError:
         return ""
     if not isinstance(document, dict):

@@ -47,6 +47,8 @@ CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 RESOURCE_LINK_REQUEST = "LtiResourceLinkRequest"
 DEEP_LINKING_REQUEST = "LtiDeepLinkingRequest"
 MEMBERSHIP_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership#"
+# A sub-role names its principal role: membership/Instructor#TeachingAssistant is an Instructor.
+MEMBERSHIP_SUB_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership/"
 INSTRUCTOR_ROLES = frozenset({"Instructor", "ContentDeveloper", "Administrator"})
 STUDENT_ROLES = frozenset({"Learner"})
 # A login's state and nonce are good for this long (the OIDC round trip takes seconds).
@@ -363,11 +365,19 @@ def _instant(value: object) -> float | None:
 def course_role_of(roles: object) -> str | None:
     """Instructor, ContentDeveloper or Administrator of the course make an instructor;
     Learner a student; None for anyone else. Institution and system roles say nothing
-    about this course. Roles come as full URIs or, from older platforms, short names."""
+    about this course. Roles come as full URIs or, from older platforms, short names;
+    a sub-role (a teaching assistant is `membership/Instructor#TeachingAssistant`) counts
+    as its principal role, since platforms may send it alone."""
     names = set()
     for role in roles if isinstance(roles, list) else []:
-        if isinstance(role, str):
-            names.add(role.removeprefix(MEMBERSHIP_ROLE) if role.startswith(MEMBERSHIP_ROLE) else role)
+        if not isinstance(role, str):
+            continue
+        if role.startswith(MEMBERSHIP_ROLE):
+            names.add(role.removeprefix(MEMBERSHIP_ROLE))
+        elif role.startswith(MEMBERSHIP_SUB_ROLE):
+            names.add(role.removeprefix(MEMBERSHIP_SUB_ROLE).partition("#")[0])
+        else:
+            names.add(role)
     if names & INSTRUCTOR_ROLES:
         return CourseRole.INSTRUCTOR
     if names & STUDENT_ROLES:

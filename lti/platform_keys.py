@@ -10,20 +10,17 @@ no redirect and reads at most MAX_KEYSET_BYTES.
 
 from __future__ import annotations
 
-import json
-import time
 from datetime import timedelta
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from lti.http import HttpTimeout, HttpTooLarge, HttpUnreachable, bounded_request, json_document
 from lti.models import Platform
 
 MAX_KEYSET_BYTES = 256 * 1024
-CHUNK_BYTES = 16 * 1024
 
 
 class KeySetUnavailable(Exception):
@@ -70,23 +67,20 @@ def platform_key_set(*, platform: Platform, kid: str) -> dict[str, Any]:
 
 def fetch_key_set(*, url: str) -> dict[str, Any]:
     where = f"the platform's key set at {url}"
-    timeout = settings.LTI_HTTP_TIMEOUT_SECONDS
-    deadline = time.monotonic() + timeout
-    body = bytearray()
     try:
-        with requests.get(url, timeout=timeout, stream=True, allow_redirects=False) as response:
-            if response.status_code != 200:
-                raise KeySetUnavailable(f"{where} answered HTTP {response.status_code}")
-            for chunk in response.iter_content(CHUNK_BYTES):
-                body += chunk
-                if len(body) > MAX_KEYSET_BYTES:
-                    raise KeySetUnavailable(f"{where} is larger than {MAX_KEYSET_BYTES // 1024} KB")
-                if time.monotonic() > deadline:
-                    raise KeySetUnavailable(f"{where} could not be fetched within {timeout} s")
-    except requests.RequestException as exc:
-        raise KeySetUnavailable(f"{where} could not be fetched: {type(exc).__name__}") from exc
+        answer = bounded_request(
+            method="GET", url=url, headers={"Accept": "application/json"}, max_bytes=MAX_KEYSET_BYTES
+        )
+    except HttpTooLarge as exc:
+        raise KeySetUnavailable(f"{where} is larger than {MAX_KEYSET_BYTES // 1024} KB") from exc
+    except HttpTimeout as exc:
+        raise KeySetUnavailable(f"{where} could not be fetched within {settings.LTI_HTTP_TIMEOUT_SECONDS} s") from exc
+    except HttpUnreachable as exc:
+        raise KeySetUnavailable(f"{where} could not be fetched: {exc}") from exc
+    if answer.status != 200:
+        raise KeySetUnavailable(f"{where} answered HTTP {answer.status}")
     try:
-        key_set = json.loads(body)
+        key_set = json_document(answer.body)
     except ValueError as exc:
         raise KeySetUnavailable(f"{where} is not JSON") from exc
     if not isinstance(key_set, dict) or not isinstance(key_set.get("keys"), list):

@@ -4,25 +4,31 @@ students who have not launched or submitted yet, and members who left are marked
 
 from __future__ import annotations
 
-import json
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-import requests
 from django.conf import settings
 from django.db import transaction
 
 from lti.ags import PlatformUnavailable, access_token
+from lti.http import HttpTimeout, HttpTooLarge, HttpUnreachable, bounded_request, json_document
 from lti.launch import course_role_of
 from lti.models import Course, CourseMembership
 from lti.services import identity_user_ensure
+from lti.validation import web_origin
 
 NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 MEDIA_TYPE = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
 MAX_PAGE_BYTES = 4 * 1024 * 1024
 MAX_PAGES = 200
+# The sync runs while the instructor waits for the page: the whole roster, every page,
+# is read within this, and a roster larger than MAX_MEMBERS is refused, not half-synced.
+ROSTER_DEADLINE_SECONDS = 60
+MAX_MEMBERS = 20_000
 _NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 
 
@@ -40,56 +46,72 @@ class RosterReport:
 def _page(*, url: str, token: str) -> tuple[dict[str, Any], str]:
     headers = {"Authorization": f"Bearer {token}", "Accept": MEDIA_TYPE}
     try:
-        with requests.get(
-            url, headers=headers, timeout=settings.LTI_HTTP_TIMEOUT_SECONDS, stream=True, allow_redirects=False
-        ) as response:
-            if response.status_code != 200:
-                raise RosterUnavailable(f"The LMS answered the roster request with HTTP {response.status_code}.")
-            body = b""
-            for chunk in response.iter_content(64 * 1024):
-                body += chunk
-                if len(body) > MAX_PAGE_BYTES:
-                    raise RosterUnavailable("The LMS's roster page is too large.")
-            link = response.headers.get("Link", "")
-    except requests.RequestException as exc:
-        raise RosterUnavailable(f"The LMS did not answer the roster request ({type(exc).__name__}).") from exc
+        answer = bounded_request(method="GET", url=url, headers=headers, max_bytes=MAX_PAGE_BYTES)
+    except HttpTooLarge as exc:
+        raise RosterUnavailable(f"The LMS's roster page is too large ({exc}).") from exc
+    except HttpTimeout as exc:
+        raise RosterUnavailable(f"The LMS did not answer the roster request ({exc}).") from exc
+    except HttpUnreachable as exc:
+        raise RosterUnavailable(f"The LMS did not answer the roster request ({exc}).") from exc
+    if answer.status != 200:
+        raise RosterUnavailable(f"The LMS answered the roster request with HTTP {answer.status}.")
     try:
-        page = json.loads(body)
+        page = json_document(answer.body)
     except ValueError as exc:
         raise RosterUnavailable("The LMS's roster is not JSON.") from exc
     if not isinstance(page, dict) or not isinstance(page.get("members"), list):
         raise RosterUnavailable("The LMS's roster lists no members.")
-    found = _NEXT.search(link)
-    return page, found.group(1) if found else ""
+    found = _NEXT.search(answer.headers.get("Link", ""))
+    return page, found.group(1).strip() if found else ""
 
 
 def _text(value: object, limit: int) -> str:
     return value[:limit] if isinstance(value, str) and "\x00" not in value else ""
 
 
+def _require_roster_url(*, url: str, first: str) -> None:
+    """The roster's address comes from a signed launch; its next pages come from a
+    response header, so they must stay on the roster's own origin (and our bearer token
+    with them), over https."""
+    if urlsplit(url).scheme != "https" and not settings.LTI_ALLOW_HTTP:
+        raise RosterUnavailable(f"The LMS's roster address is not https ({url[:200]}); no token is sent to it.")
+    if web_origin(url) is None or web_origin(url) != web_origin(first):
+        raise RosterUnavailable(f"The LMS's roster sent the next page at another address ({url[:200]}).")
+
+
 def course_roster_fetch(*, course: Course, now: datetime) -> list[dict[str, Any]]:
     """Every member the platform lists for the course, following `Link: rel=next` pages."""
     if not course.memberships_url:
         raise RosterUnavailable("The LMS offers no roster for this course (no NRPS claim in its launches).")
+    first = course.memberships_url
+    _require_roster_url(url=first, first=first)
     try:
         token = access_token(platform=course.platform, scopes=[NRPS_SCOPE], now=now)
     except PlatformUnavailable as exc:
         raise RosterUnavailable(str(exc)) from exc
+    deadline = time.monotonic() + ROSTER_DEADLINE_SECONDS
     members: list[dict[str, Any]] = []
-    url = course.memberships_url
+    url = first
     for _ in range(MAX_PAGES):
         page, url = _page(url=url, token=token)
         members.extend(member for member in page["members"] if isinstance(member, dict))
+        if len(members) > MAX_MEMBERS:
+            raise RosterUnavailable(f"The LMS's roster lists more than {MAX_MEMBERS} members.")
         if not url:
             return members
+        _require_roster_url(url=url, first=first)
+        if time.monotonic() > deadline:
+            raise RosterUnavailable(f"The LMS's roster could not be read within {ROSTER_DEADLINE_SECONDS} s.")
     raise RosterUnavailable(f"The LMS's roster runs over {MAX_PAGES} pages.")
 
 
-def course_roster_sync(*, course: Course, now: datetime) -> RosterReport:
+def course_roster_sync(*, course: Course, now: datetime, synced_by_id: int | None = None) -> RosterReport:
     """Bring the course's memberships in line with the platform's roster: members are
     added (a local user per `user_id`, as launches make them) with their course role;
     those the roster marks Inactive or no longer lists are marked inactive, not deleted
-    (their grades stay). Members with no course role we serve are left out."""
+    (their grades stay). Members with no course role we serve are left out. The
+    instructor who asked is not marked as left for being missing (an LMS administrator
+    acting in a course may not be on its roster): their next launch says their role."""
     listed = course_roster_fetch(course=course, now=now)
     seen: set[int] = set()
     added = 0
@@ -112,11 +134,10 @@ def course_roster_sync(*, course: Course, now: datetime) -> RosterReport:
             )
             added += created
             seen.add(user.pk)
-        left = (
-            CourseMembership.objects.filter(course=course, is_active=True)
-            .exclude(user_id__in=seen)
-            .update(is_active=False)
-        )
+        gone = CourseMembership.objects.filter(course=course, is_active=True).exclude(user_id__in=seen)
+        if synced_by_id is not None:
+            gone = gone.exclude(user_id=synced_by_id)
+        left = gone.update(is_active=False)
         course.roster_synced_at = now
         course.save(update_fields=["roster_synced_at", "updated_at"])
     return RosterReport(members=len(seen), added=added, left=left)

@@ -222,7 +222,7 @@ def roster_sync(request: HttpRequest, course_id: int) -> HttpResponse:
         )
     course = Course.objects.select_related("platform").get(pk=course_id)
     try:
-        report = course_roster_sync(course=course, now=timezone.now())
+        report = course_roster_sync(course=course, now=timezone.now(), synced_by_id=request.user.pk)
     except RosterUnavailable as exc:
         return _refused(request, message=str(exc), status=503, title="The roster could not be synced")
     messages.success(

@@ -112,6 +112,7 @@ class TestPlatform:
     deep_link_replies: list[dict[str, Any]] = field(default_factory=list)
     roster_requests: int = 0
     roster_page_size: int = 0  # 0: the whole roster in one page; else pages linked by `Link: rel=next`
+    roster_next_base: str = ""  # where `rel=next` points, when not this platform (a hostile one)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     __test__ = False  # not a test class, whatever pytest thinks of the name
@@ -523,7 +524,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(200)
         self.send_header("Content-Type", "application/vnd.ims.lti-nrps.v2.membershipcontainer+json")
         if (page + 1) * size < len(members):
-            self.send_header("Link", f'<{platform.base_url}/memberships/{context_id}?page={page + 1}>; rel="next"')
+            base = platform.roster_next_base or platform.base_url
+            self.send_header("Link", f'<{base}/memberships/{context_id}?page={page + 1}>; rel="next"')
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

@@ -43,6 +43,7 @@ class RegistrationPlatform:
     configuration_delay: float = 0.0  # seconds before answering
     trickle: bool = False  # the configuration's body one byte every 50 ms
     oversized: bool = False  # a configuration of more than 256 KB
+    raw_configuration: bytes | None = None  # these bytes instead of the configuration
     registration_status: int = 200
     registration_answer: dict[str, Any] | None = None  # instead of the usual answer
     received: list[ReceivedRequest] = field(default_factory=list)
@@ -162,6 +163,8 @@ def _handler_for(platform: RegistrationPlatform) -> type[BaseHTTPRequestHandler]
             body = json.dumps(platform.configuration()).encode()
             if platform.oversized:
                 body = json.dumps({**platform.configuration(), "padding": "x" * 300_000}).encode()
+            if platform.raw_configuration is not None:
+                body = platform.raw_configuration
             if platform.trickle:
                 self._trickle(body)
                 return

@@ -407,6 +407,13 @@ def test_an_oversized_configuration_is_refused(platform, invite):
     assert "more than 256 KB" in _page(response)
 
 
+def test_a_configuration_nested_too_deep_is_a_4xx_page_not_a_500(platform, invite):
+    platform.raw_configuration = b"[" * 50_000 + b"]" * 50_000
+    response = _register(platform, invite)
+    assert response.status_code == 400
+    assert "did not send JSON" in _page(response)
+
+
 def test_a_redirect_is_not_followed(platform, invite):
     platform.configuration_status = 302
     response = _register(platform, invite)

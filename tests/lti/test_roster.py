@@ -99,6 +99,54 @@ def test_a_course_without_the_roster_service_says_so(lms: TestPlatform, course: 
         course_roster_sync(course=course, now=timezone.now())
 
 
+def test_a_next_page_at_another_address_is_not_followed(lms: TestPlatform, course: Course) -> None:
+    # The next page comes from a response header: following it elsewhere would hand our
+    # bearer token (and a request from this server) to an address of the platform's choosing.
+    lms.members["course-101"] = roster(*(Person(sub=f"s{n}") for n in range(4)))
+    lms.roster_page_size = 2
+    lms.roster_next_base = "http://localhost:9"
+    with pytest.raises(RosterUnavailable, match="another address"):
+        course_roster_sync(course=course, now=timezone.now())
+    assert lms.roster_requests == 1
+    assert not CourseMembership.objects.exists()
+
+
+def test_a_roster_larger_than_the_cap_is_refused_not_half_synced(
+    lms: TestPlatform, course: Course, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("lti.roster.MAX_MEMBERS", 3)
+    lms.members["course-101"] = roster(*(Person(sub=f"s{n}") for n in range(4)))
+    with pytest.raises(RosterUnavailable, match="more than 3 members"):
+        course_roster_sync(course=course, now=timezone.now())
+    assert not CourseMembership.objects.exists()
+
+
+def test_a_roster_address_over_plain_http_gets_no_token(lms: TestPlatform, course: Course) -> None:
+    with override_settings(LTI_ALLOW_HTTP=False), pytest.raises(RosterUnavailable, match="not https"):
+        course_roster_sync(course=course, now=timezone.now())
+    assert lms.token_requests == 0
+
+
+def test_teaching_assistants_sent_by_their_sub_role_alone_are_instructors(lms: TestPlatform, course: Course) -> None:
+    ta = "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#TeachingAssistant"
+    guest = "http://purl.imsglobal.org/vocab/lis/v2/membership/Learner#GuestLearner"
+    lms.members["course-101"] = roster(Person(sub="ta", role=ta), Person(sub="g", role=guest))
+    course_roster_sync(course=course, now=timezone.now())
+    roles = dict(CourseMembership.objects.values_list("user__lti_identity__sub", "role"))
+    assert roles == {"ta": CourseRole.INSTRUCTOR, "g": CourseRole.STUDENT}
+
+
+def test_the_instructor_who_syncs_is_not_marked_as_left(lms: TestPlatform, course: Course, client: Client) -> None:
+    # An LMS administrator acting in a course may not be on its roster; their sync must
+    # not lock them out of the page they are on.
+    admin = identity_user_ensure(platform=course.platform, sub="lms-admin")
+    CourseMembership.objects.create(course=course, user=admin, role=CourseRole.INSTRUCTOR)
+    lms.members["course-101"] = roster(Person(sub="s1"))
+    client.force_login(admin)
+    assert client.post(f"/lti/courses/{course.pk}/roster/").status_code == 302
+    assert CourseMembership.objects.get(user=admin).is_active
+
+
 def test_only_the_courses_instructors_may_sync(lms: TestPlatform, course: Course, client: Client) -> None:
     lms.members["course-101"] = roster(Person(sub="s1"))
     student = identity_user_ensure(platform=course.platform, sub="s9")
