@@ -237,6 +237,8 @@ def _record_result(
             )
             _job_finish(job=job, state=JobState.SUCCEEDED, now=now)
     except IntegrityError:
+        if not GradingResult.objects.filter(submission_id=job.submission_id).exists():
+            raise  # not a verdict recorded first: a real failure, for the job's retry
         # Another attempt recorded the verdict first: the same code, the same key, so
         # the same verdict. Close this attempt without a second one.
         _job_finish(job=job, state=JobState.SUCCEEDED, now=now)

@@ -22,7 +22,6 @@ import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 from django.conf import settings
 from django.core.cache import cache
@@ -32,6 +31,7 @@ from django.utils import timezone
 from grader.models import Attempt, AttemptState, GradingResult, Submission
 from lti.ags import PlatformRefused, PlatformUnavailable, Score, score_post
 from lti.models import CourseRole, LtiIdentity, Passback, PassbackState, Platform, ResourceLink
+from lti.selectors import Grade, best_grade
 from questions.models import GradePolicy
 from workers.dispatch import enqueue, enqueue_on_commit
 
@@ -41,8 +41,6 @@ logger = logging.getLogger(__name__)
 SEND_PASSBACK_TASK = "lti.send_passback"
 MAX_BACKOFF_SECONDS = 3600
 MAX_ERROR_CHARS = 2000
-
-Grade = tuple[datetime, Decimal, Decimal]  # (when, score, max_score)
 
 
 # --- Recording (inside the grade's transaction) ------------------------------------------
@@ -81,12 +79,12 @@ def _columns(*, platform_id: int, user_id: int, content: Q) -> list[tuple[int, s
 def _counted(*, policy: str, this: Grade, grades: list[Grade]) -> Grade:
     """The grade the gradebook shows after `this` one, and the time it is sent with.
 
-    Latest: this grade. Best: the highest score so far; sent with the newest time among
+    Latest: this grade. Best: the highest share of its maximum so far; sent with the newest time among
     the grades seen, so that a best recorded after a newer but lower grade (the two were
     graded at once) is not taken for the older score and dropped."""
     if policy != GradePolicy.BEST:
         return this
-    best = max(grades, key=lambda grade: grade[1])
+    best = best_grade(grades)
     return (max(grade[0] for grade in grades), best[1], best[2])
 
 

@@ -13,6 +13,15 @@ from grader.models import Attempt, AttemptState, GradingResult
 from lti.models import CourseMembership, CourseRole, Passback, ResourceLink
 from questions.models import GradePolicy
 
+Grade = tuple[datetime, Decimal, Decimal]  # (when, score, max_score)
+
+
+def best_grade(grades: list[Grade]) -> Grade:
+    """The grade with the highest share of its maximum: a quiz whose points were changed
+    between attempts gives 8/10 and 9/20, and 8/10 is the better one. The earliest wins
+    a tie (grades come oldest first)."""
+    return max(grades, key=lambda grade: grade[1] / grade[2] if grade[2] > 0 else Decimal(0))
+
 
 def course_membership(*, user: AbstractBaseUser | AnonymousUser, course_id: int) -> CourseMembership | None:
     if not user.is_authenticated:
@@ -49,8 +58,8 @@ class LinkGradeRow:
     passback_error: str
 
 
-def _grades(*, link: ResourceLink, user_ids: list[int]) -> dict[int, list[tuple[datetime, Decimal, Decimal]]]:
-    grades: dict[int, list[tuple[datetime, Decimal, Decimal]]] = {}
+def _grades(*, link: ResourceLink, user_ids: list[int]) -> dict[int, list[Grade]]:
+    grades: dict[int, list[Grade]] = {}
     if link.quiz_id is not None:
         attempts = Attempt.objects.filter(
             quiz_id=link.quiz_id, user_id__in=user_ids, state=AttemptState.SUBMITTED, score__isnull=False
@@ -85,7 +94,7 @@ def link_gradebook(*, link: ResourceLink) -> list[LinkGradeRow]:
     for member in members:
         user = member.user
         mine = sorted(grades.get(user.pk, []), key=lambda grade: grade[0])
-        counted = (max(mine, key=lambda grade: grade[1]) if policy == GradePolicy.BEST else mine[-1]) if mine else None
+        counted = (best_grade(mine) if policy == GradePolicy.BEST else mine[-1]) if mine else None
         last_passback = passbacks.get(user.pk)
         rows.append(
             LinkGradeRow(

@@ -187,6 +187,26 @@ def test_a_crash_in_the_grader_ends_the_attempt_at_once_and_retries(submission):
     assert grading_job_run(job_id=job_of(submission, 2).pk, runner=perfect_run).status == SubmissionStatus.GRADED
 
 
+@override_settings(GRADING_MAX_ATTEMPTS=2, GRADING_RETRY_BACKOFF_SECONDS=0)
+def test_a_conflict_that_is_not_an_earlier_verdict_is_retried_not_taken_for_one(submission, monkeypatch):
+    """The verdict's transaction also records passbacks; a constraint failing there must
+    not pass for "another attempt stored the verdict" and leave the submission ungraded."""
+    from django.db import IntegrityError
+
+    def conflict(**kwargs: object) -> None:
+        raise IntegrityError("a constraint of the passback's")
+
+    import grader.grading
+
+    record_passbacks = grader.grading.passbacks_record_for_result
+    monkeypatch.setattr(grader.grading, "passbacks_record_for_result", conflict)
+    assert grading_job_run(job_id=job_of(submission).pk, runner=perfect_run).status == SubmissionStatus.QUEUED
+    assert job_of(submission).state == JobState.FAILED
+    assert "IntegrityError" in job_of(submission).error
+    monkeypatch.setattr(grader.grading, "passbacks_record_for_result", record_passbacks)
+    assert grading_job_run(job_id=job_of(submission, 2).pk, runner=perfect_run).status == SubmissionStatus.GRADED
+
+
 def test_a_reference_whose_messages_hold_nul_bytes_still_ends_its_validation(db):
     """PostgreSQL refuses NUL: the key must still end (invalid, with the message), not stay
     running for the sweeper to retry forever."""

@@ -41,6 +41,7 @@ from lti.passback import (
     passbacks_sweep,
     retry_delay,
 )
+from lti.selectors import link_gradebook
 from questions.models import Exercise, GradePolicy, Quiz
 from tests.exercises import make_exercise
 from tests.factories import UserFactory
@@ -292,6 +293,21 @@ def test_best_is_sent_with_the_newest_time_seen(lms, platform, rung, quiz, stude
     assert (recorded.score_given, recorded.graded_at) == (Decimal(4), lower.submitted_at)
     assert [state for state in deliver(rung) if state] == [PassbackState.SUPERSEDED, PassbackState.SENT]
     assert scores_at(lms, link) == [4.0]
+
+
+def test_best_compares_shares_of_the_maximum_not_raw_points(lms, platform, rung, quiz, student):
+    """The quiz's points changed between attempts: 8 of 10 beats 9 of 20."""
+    column(lms, platform, quiz, student=student)
+    first = take(quiz, student, points=4)
+    Attempt.objects.filter(pk=first.pk).update(score=Decimal(8), max_score=Decimal(10))
+    second = take(quiz, student, points=4)
+    Attempt.objects.filter(pk=second.pk).update(score=Decimal(9), max_score=Decimal(20))
+    Passback.objects.filter(attempt=second).delete()
+    passbacks_record_for_attempt(attempt=Attempt.objects.get(pk=second.pk))
+    recorded = Passback.objects.get(attempt=second)
+    assert (recorded.score_given, recorded.score_maximum) == (Decimal(8), Decimal(10))
+    row = link_gradebook(link=ResourceLink.objects.get(quiz=quiz))[0]
+    assert (row.score, row.max_score) == (Decimal(8), Decimal(10))
 
 
 # --- order --------------------------------------------------------------------------------------
