@@ -11,7 +11,7 @@ Django's `SameSite=Lax`.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 from django.conf import settings
 from django.contrib.auth import login
@@ -49,6 +49,14 @@ def lti_session_context(*, request: HttpRequest) -> LtiContext | None:
         return LtiContext(**value)
     except TypeError:  # a session written by an older version: no LTI context
         return None
+
+
+def lti_session_deep_link_answered(*, request: HttpRequest) -> None:
+    """A deep-linking request is answered once: a second reply (a reload, a second tab)
+    would add the content to the course twice."""
+    context = lti_session_context(request=request)
+    if context is not None:
+        request.session[LTI_SESSION_KEY] = asdict(replace(context, deep_link_return_url="", deep_link_data=""))
 
 
 class LtiCookiesMiddleware:

@@ -7,7 +7,9 @@ on, and a 4xx status; none opens a session."""
 from __future__ import annotations
 
 import logging
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
@@ -34,11 +36,13 @@ from lti.services import (
     resource_link_record,
     resource_ref_parse,
 )
-from lti.session import LtiContext, lti_session_context, lti_session_start
+from lti.session import LtiContext, lti_session_context, lti_session_deep_link_answered, lti_session_start
+from lti.validation import web_origin
 from questions.selectors import exercise_list_visible, quiz_list_visible
 
 logger = logging.getLogger(__name__)
 DL_SETTINGS_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/deep_linking_settings"
+MAX_RETURN_URL_CHARS = 2000
 
 
 @require_GET
@@ -106,8 +110,16 @@ def _open_link(request: HttpRequest, *, link: ResourceLink) -> HttpResponse:
 
 def _start_deep_linking(request: HttpRequest, *, launch: Launch) -> HttpResponse:
     settings_claim = launch.claims.get(DL_SETTINGS_CLAIM)
-    if not isinstance(settings_claim, dict) or not isinstance(settings_claim.get("deep_link_return_url"), str):
+    if not isinstance(settings_claim, dict):
+        settings_claim = {}
+    return_url = settings_claim.get("deep_link_return_url")
+    if not isinstance(return_url, str) or not return_url:
         return _refused(request, message="The deep-linking request names no return URL.", status=400)
+    # The reply is a form posted to this address: nothing but a web address may be one.
+    if len(return_url) > MAX_RETURN_URL_CHARS or web_origin(return_url) is None:
+        return _refused(request, message="The deep-linking request's return URL is not a web address.", status=400)
+    if urlsplit(return_url).scheme != "https" and not settings.LTI_ALLOW_HTTP:
+        return _refused(request, message="The deep-linking request's return URL is not https.", status=400)
     if launch.role != CourseRole.INSTRUCTOR:
         return _refused(request, message="Only instructors of the course choose content.", status=403)
     user, course, membership = launch_identity_ensure(launch=launch)
@@ -118,9 +130,10 @@ def _start_deep_linking(request: HttpRequest, *, launch: Launch) -> HttpResponse
         course_id=course.pk,
         role=membership.role,
         deployment_id=launch.deployment_id,
-        deep_link_return_url=settings_claim["deep_link_return_url"][:2000],
+        deep_link_return_url=return_url,
         deep_link_data=data[:2000] if isinstance(data, str) else "",
-        deep_link_accept_multiple=settings_claim.get("accept_multiple") is not False,
+        # Optional in the spec: a platform that does not say it takes several gets one.
+        deep_link_accept_multiple=settings_claim.get("accept_multiple") is True,
     )
     lti_session_start(request=request, user=user, context=context)
     return redirect("lti-deep-link")
@@ -164,6 +177,7 @@ def deep_link(request: HttpRequest) -> HttpResponse:
         accept_multiple=context.deep_link_accept_multiple,
     )
     token = deep_link_response_jwt(request=reply, items=items, now=timezone.now())
+    lti_session_deep_link_answered(request=request)
     return render(request, "lti/deep_link_return.html", {"return_url": reply.return_url, "jwt": token})
 
 

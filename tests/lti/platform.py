@@ -234,8 +234,10 @@ class TestPlatform:
         custom: dict[str, str] | None = None,
         lineitem: str = "",
         deep_linking: bool = False,
+        deep_linking_settings: dict[str, Any] | None = None,
     ) -> None:
-        """A placement of the tool in a course, launched from /course/<hint>."""
+        """A placement of the tool in a course, launched from /course/<hint>;
+        `deep_linking_settings` replace or (as DELETE) drop the usual request's settings."""
         extra: dict[str, Any] = {
             "claim_context": {"id": context_id, "label": context_id.upper(), "title": f"Course {context_id}"},
             "claim_custom": custom if custom is not None else DELETE,
@@ -252,6 +254,12 @@ class TestPlatform:
                 "auto_create": True,
                 "data": "platform-opaque-data",
             }
+            for name, value in (deep_linking_settings or {}).items():
+                settings = extra[DEEP_LINKING_CLAIM + "deep_linking_settings"]
+                if value is DELETE:
+                    settings.pop(name, None)
+                else:
+                    settings[name] = value
         else:
             extra["claim_resource_link"] = {"id": resource_link_id, "title": title}
         self.links[hint] = extra

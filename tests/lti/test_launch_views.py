@@ -23,7 +23,7 @@ from lti.models import Course, CourseMembership, CourseRole, ResourceLink
 from questions.models import Exercise, Quiz
 from tests.exercises import make_exercise
 from tests.factories import QuestionFactory, QuizFactory
-from tests.lti.platform import INSTRUCTOR, Person, TestPlatform
+from tests.lti.platform import DELETE, INSTRUCTOR, Person, TestPlatform
 
 TOOL = "http://testserver"
 pytestmark = pytest.mark.usefixtures("_tool_address")
@@ -269,6 +269,38 @@ def test_deep_linking_returns_signed_resource_links_with_line_items(
     assert items[0]["lineItem"]["label"] == "Loss versus metric"
     assert items[0]["lineItem"]["scoreMaximum"] > 0
     assert all(item["type"] == "ltiResourceLink" and item["url"] == TOOL + "/lti/launch/" for item in items)
+
+
+def test_a_deep_linking_request_is_answered_once(lms: TestPlatform, published_quiz: Quiz, client: Client) -> None:
+    lms.add_link("add-content", deep_linking=True)
+    launch(client, lms, hint="add-content", person="prof")
+    assert client.post("/lti/deep-link/", {"resource": "quiz:loss-versus-metric"}).status_code == 200
+    again = client.post("/lti/deep-link/", {"resource": "quiz:loss-versus-metric"})  # a reload, a second tab
+    assert again.status_code == 403
+    assert b"No content request" in again.content
+
+
+def test_a_platform_that_does_not_say_it_takes_several_items_gets_one(
+    lms: TestPlatform, published_quiz: Quiz, client: Client
+) -> None:
+    exercise = make_exercise()
+    Exercise.objects.filter(pk=exercise.pk).update(is_published=True)
+    lms.add_link("add-content", deep_linking=True, deep_linking_settings={"accept_multiple": DELETE})
+    launch(client, lms, hint="add-content", person="prof")
+    two = client.post("/lti/deep-link/", {"resource": ["quiz:loss-versus-metric", f"exercise:{exercise.slug}"]})
+    assert two.status_code == 400
+    assert client.post("/lti/deep-link/", {"resource": "quiz:loss-versus-metric"}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "return_url", ["javascript:alert(document.domain)", "data:text/html,hi", "https://a b/", "x" * 10, ""]
+)
+def test_a_return_url_that_is_not_a_web_address_is_refused(lms: TestPlatform, client: Client, return_url: str) -> None:
+    # The reply is a form the browser posts to the return URL, with the instructor's session.
+    lms.add_link("add-content", deep_linking=True, deep_linking_settings={"deep_link_return_url": return_url})
+    response = launch(client, lms, hint="add-content", person="prof")
+    assert response.status_code == 400
+    assert SESSION_KEY not in client.session
 
 
 def test_deep_linking_needs_a_choice_and_is_for_instructors(lms: TestPlatform, client: Client) -> None:
