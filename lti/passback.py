@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 # Sent by name, so that grading need not import the tasks module (lti.tasks defines it).
 SEND_PASSBACK_TASK = "lti.send_passback"
 MAX_BACKOFF_SECONDS = 3600
+INACTIVE_PLATFORM_RECHECK_SECONDS = 600
 MAX_ERROR_CHARS = 2000
 
 
@@ -245,6 +246,11 @@ def passback_send(*, passback_id: int, now: datetime) -> str | None:
         _finish(passback=passback, state=PassbackState.FAILED, now=now, error=problem)
         return PassbackState.FAILED
     platform = link.course.platform
+    if not platform.is_active:
+        # Switched off by an administrator: nothing is sent to it, and nothing is lost.
+        # The row waits, its tries uncounted, and goes once the platform is active again.
+        until = now + timedelta(seconds=INACTIVE_PLATFORM_RECHECK_SECONDS)
+        return _defer(passback=passback, until=until, reason="the platform is inactive here; waiting for it")
     if resting_until := _platform_resting_until(platform=platform, now=now):
         return _defer(passback=passback, until=resting_until)
     score = Score(
@@ -291,10 +297,11 @@ def _platform_resting_until(*, platform: Platform, now: datetime) -> datetime | 
     return until if isinstance(until, datetime) and until > now else None
 
 
-def _defer(*, passback: Passback, until: datetime) -> str:
+def _defer(*, passback: Passback, until: datetime, reason: str = "") -> str:
     """Back to pending until `until`, without counting this try."""
+    fields: dict[str, object] = {"last_error": reason} if reason else {}
     Passback.objects.filter(pk=passback.pk, state=PassbackState.SENDING, tries=passback.tries).update(
-        state=PassbackState.PENDING, tries=F("tries") - 1, next_try_at=until, lease_expires_at=None
+        state=PassbackState.PENDING, tries=F("tries") - 1, next_try_at=until, lease_expires_at=None, **fields
     )
     return PassbackState.PENDING
 
@@ -350,10 +357,17 @@ def passbacks_sweep(*, now: datetime, limit: int = 1000) -> PassbackSweepReport:
         )
         if marked == 1:
             rung += enqueue(task=SEND_PASSBACK_TASK, args=[passback_id])
-    lost_rows = Passback.objects.filter(state=PassbackState.SENDING, lease_expires_at__lt=now)
+    # A row whose sender vanished goes back to pending with a fresh redelivery lease, so
+    # that the next sweeps leave it to this message instead of ringing again each time.
+    # Its try stays counted: senders that keep vanishing end it as failed.
+    lost_send = Q(state=PassbackState.SENDING, lease_expires_at__lt=now)
     lost = 0
-    for passback_id in list(lost_rows.values_list("pk", flat=True)[:limit]):
-        lost += enqueue(task=SEND_PASSBACK_TASK, args=[passback_id])  # the claim takes an expired lease
+    for passback_id in list(Passback.objects.filter(lost_send).values_list("pk", flat=True)[:limit]):
+        reclaimed = Passback.objects.filter(lost_send, pk=passback_id).update(
+            state=PassbackState.PENDING, next_try_at=now, lease_expires_at=now + _redeliver_after()
+        )
+        if reclaimed == 1:
+            lost += enqueue(task=SEND_PASSBACK_TASK, args=[passback_id])
     if rung or lost:
         logger.info("passback sweep: %s due passback(s) rung, %s lost send(s) resent", rung, lost)
     return PassbackSweepReport(rung=rung, lost=lost)

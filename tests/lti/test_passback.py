@@ -32,7 +32,9 @@ from lti.models import (
     ResourceLink,
 )
 from lti.passback import (
+    INACTIVE_PLATFORM_RECHECK_SECONDS,
     SEND_PASSBACK_TASK,
+    PassbackSweepReport,
     passback_claim,
     passback_resend,
     passback_send,
@@ -502,6 +504,10 @@ def test_a_sender_lost_mid_send_is_replaced_once_its_lease_runs_out(lms, platfor
     assert passbacks_sweep(now=now + timedelta(seconds=10)).lost == 0
     after_lease = lost.lease_expires_at + timedelta(seconds=1)
     assert passbacks_sweep(now=after_lease).lost == 1
+    # Until that message is taken, later sweeps leave the row to it (a slow queue would
+    # otherwise fill with copies).
+    assert passbacks_sweep(now=after_lease + timedelta(seconds=5)) == PassbackSweepReport(rung=0, lost=0)
+    assert rung == [passback_id]
     assert deliver(rung, now=after_lease) == [PassbackState.SENT]
     assert Passback.objects.get(pk=passback_id).tries == 2
     assert scores_at(lms, link) == [3.0]
@@ -515,6 +521,23 @@ def test_the_sweep_rings_a_passback_whose_message_was_lost(lms, platform, rung, 
     assert passbacks_sweep(now=now).rung == 0  # its message may still be on its way
     assert passbacks_sweep(now=now + timedelta(seconds=61)).rung == 1
     assert deliver(rung) == [PassbackState.SENT]
+
+
+def test_nothing_is_sent_to_an_inactive_platform_and_nothing_is_lost(lms, platform, rung, quiz, student):
+    link = column(lms, platform, quiz, student=student)
+    Platform.objects.filter(pk=platform.pk).update(is_active=False)
+    take(quiz, student, points=3)
+    now = timezone.now()
+    assert deliver(rung, now=now) == [PassbackState.PENDING]
+    waiting = Passback.objects.get()
+    assert (waiting.tries, waiting.last_error) == (0, "the platform is inactive here; waiting for it")
+    assert lms.scores == []
+    assert lms.token_requests == 0
+    Platform.objects.filter(pk=platform.pk).update(is_active=True)
+    later = now + timedelta(seconds=INACTIVE_PLATFORM_RECHECK_SECONDS + 1)
+    assert passbacks_sweep(now=later).rung == 1
+    assert deliver(rung, now=later) == [PassbackState.SENT]
+    assert scores_at(lms, link) == [3.0]
 
 
 # --- resending, and the admin --------------------------------------------------------------------
