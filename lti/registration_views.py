@@ -65,8 +65,10 @@ def _invitation_frame_origins(*, openid_configuration: str, invite_token: str) -
     if origin and (origin.startswith("https://") or settings.LTI_ALLOW_HTTP):
         origins.append(origin)
     invite = invite_lookup(token=invite_token)
-    if invite is not None and invite.lms_origin and invite.lms_origin not in origins:
-        origins.append(invite.lms_origin)
+    # Stored as an origin already; rebuilt anyway, since it goes into a header.
+    lms_origin = web_origin(invite.lms_origin) if invite is not None else None
+    if lms_origin and lms_origin not in origins:
+        origins.append(lms_origin)
     return origins
 
 

@@ -9,7 +9,6 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import transaction
@@ -73,9 +72,12 @@ def _require_roster_url(*, url: str, first: str) -> None:
     """The roster's address comes from a signed launch; its next pages come from a
     response header, so they must stay on the roster's own origin (and our bearer token
     with them), over https."""
-    if urlsplit(url).scheme != "https" and not settings.LTI_ALLOW_HTTP:
+    origin = web_origin(url)
+    if origin is None:
+        raise RosterUnavailable(f"The LMS's roster address is not a web address ({url[:200]!r}).")
+    if not origin.startswith("https://") and not settings.LTI_ALLOW_HTTP:
         raise RosterUnavailable(f"The LMS's roster address is not https ({url[:200]}); no token is sent to it.")
-    if web_origin(url) is None or web_origin(url) != web_origin(first):
+    if origin != web_origin(first):
         raise RosterUnavailable(f"The LMS's roster sent the next page at another address ({url[:200]}).")
 
 
@@ -83,6 +85,8 @@ def course_roster_fetch(*, course: Course, now: datetime) -> list[dict[str, Any]
     """Every member the platform lists for the course, following `Link: rel=next` pages."""
     if not course.memberships_url:
         raise RosterUnavailable("The LMS offers no roster for this course (no NRPS claim in its launches).")
+    if not course.platform.is_active:
+        raise RosterUnavailable("The LMS is marked inactive here; an administrator can make it active again.")
     first = course.memberships_url
     _require_roster_url(url=first, first=first)
     try:

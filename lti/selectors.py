@@ -19,8 +19,9 @@ Grade = tuple[datetime, Decimal, Decimal]  # (when, score, max_score)
 def best_grade(grades: list[Grade]) -> Grade:
     """The grade with the highest share of its maximum: a quiz whose points were changed
     between attempts gives 8/10 and 9/20, and 8/10 is the better one. The earliest wins
-    a tie (grades come oldest first)."""
-    return max(grades, key=lambda grade: grade[1] / grade[2] if grade[2] > 0 else Decimal(0))
+    a tie, whatever order the grades come in, so the passback and the gradebook agree."""
+    oldest_first = sorted(grades, key=lambda grade: grade[0])
+    return max(oldest_first, key=lambda grade: grade[1] / grade[2] if grade[2] > 0 else Decimal(0))
 
 
 def course_membership(*, user: AbstractBaseUser | AnonymousUser, course_id: int) -> CourseMembership | None:

@@ -8,6 +8,8 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import URLValidator
+from urllib3.exceptions import LocationParseError
+from urllib3.util import parse_url
 
 ENDPOINT_FIELDS = ("auth_login_url", "auth_token_url", "keyset_url")
 _HOST = re.compile(r"[a-z0-9]([a-z0-9.-]*[a-z0-9])?")
@@ -16,14 +18,24 @@ _HTTP_ONLY_FOR_TESTS = "Use https (plain http is accepted only with LTI_ALLOW_HT
 
 def web_origin(url: str) -> str | None:
     """`scheme://host[:port]` of an http(s) URL, rebuilt from its parts (so it is safe in a
-    header such as CSP's frame-ancestors); None for anything else."""
+    header such as CSP's frame-ancestors); None for anything else.
+
+    The host must be the one the HTTP client would connect to: Python's urlsplit and
+    urllib3 (under requests) read `https://evil.test\\@lms.edu/` differently (lms.edu
+    versus evil.test), so a URL on which they disagree, or holding a backslash,
+    whitespace or a control character, has no origin."""
+    if not url.isprintable() or any(char.isspace() or char == "\\" for char in url):
+        return None
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         port = parts.port  # raises ValueError on a malformed port
-    except ValueError:
+        connected = parse_url(url)
+    except (ValueError, LocationParseError):
         return None
     host = parts.hostname or ""
     if parts.scheme not in ("http", "https") or not _HOST.fullmatch(host):
+        return None
+    if (connected.host or "").lower() != host or connected.port != port:
         return None
     return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
 

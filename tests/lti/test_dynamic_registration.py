@@ -181,7 +181,10 @@ def test_a_failure_page_is_framed_by_the_platform_too(platform, db):
 
 
 def test_an_origin_in_a_header_is_rebuilt_from_its_parts():
-    assert web_origin("https://evil.test; script-src *@lms.example.edu/x") == "https://lms.example.edu"
+    assert web_origin("https://evil.test;script-src*@lms.example.edu/x") == "https://lms.example.edu"
+    assert web_origin("https://evil.test; script-src *@lms.example.edu/x") is None  # whitespace
+    # urlsplit reads lms.example.edu, urllib3 (which connects) evil.test: no origin at all.
+    assert web_origin("https://evil.test\\@lms.example.edu/x") is None
     assert web_origin("https://LMS.example.edu:8443/path?q") == "https://lms.example.edu:8443"
     assert web_origin("javascript:alert(1)") is None
     assert web_origin("https://lms.example.edu:port/") is None

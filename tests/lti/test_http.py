@@ -4,6 +4,7 @@ callers (tokens, scores, rosters, key sets) make of each."""
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +25,23 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
+        if self.path == "/slow-headers":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\n")
+            for n in range(40):  # each line well within the per-read timeout
+                self.wfile.write(f"X-Slow-{n}: y\r\n".encode())
+                self.wfile.flush()
+                time.sleep(0.1)
+            self.wfile.write(b"Content-Length: 0\r\n\r\n")
+            return
+        if self.path == "/until-closed":  # a body that ends when the connection does
+            self.send_response(200)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            for _ in range(40):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.1)
+            return
         if self.path == "/trickle":
             self.send_response(200)
             self.send_header("Content-Length", "400")
@@ -32,6 +50,15 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(b" ")
                 self.wfile.flush()
                 time.sleep(0.01)
+            return
+        if self.path in ("/gzip", "/gzip-bomb"):
+            size = 1000 if self.path == "/gzip" else 50_000_000
+            body = gzip.compress(b'{"keys": [' + b" " * size + b"]}")
+            self.send_response(200)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
             return
         body = {"/large": b"x" * 100_000, "/deep": DEEP, "/small": b'{"keys": []}'}[self.path]
         self.send_response(200)
@@ -60,6 +87,17 @@ def test_a_trickled_body_is_given_up_on_at_the_total_deadline(server):
     assert time.monotonic() - started < 2.5
 
 
+@override_settings(LTI_HTTP_TIMEOUT_SECONDS=1)
+@pytest.mark.parametrize("path", ["/slow-headers", "/until-closed"])
+def test_headers_or_a_close_delimited_body_trickled_are_cut_at_the_deadline(server, path):
+    # Headers are read before the body loop looks at the clock; a body that ends with the
+    # connection would look complete once the watchdog shuts the socket: both are timeouts.
+    started = time.monotonic()
+    with pytest.raises(HttpTimeout):
+        bounded_request(method="GET", url=f"{server}{path}", headers={}, max_bytes=10_000)
+    assert time.monotonic() - started < 2
+
+
 def test_a_body_over_the_cap_is_refused_or_cut_to_its_head(server):
     with pytest.raises(HttpTooLarge, match="more than 64 KB"):
         bounded_request(method="GET", url=f"{server}/large", headers={}, max_bytes=64 * 1024)
@@ -67,6 +105,14 @@ def test_a_body_over_the_cap_is_refused_or_cut_to_its_head(server):
         method="GET", url=f"{server}/large", headers={}, max_bytes=64 * 1024, keep_head_of_large_body=True
     )
     assert answer.body == b"x" * 64 * 1024
+
+
+def test_a_compressed_body_sent_anyway_is_unpacked_under_the_cap(server):
+    answer = bounded_request(method="GET", url=f"{server}/gzip", headers={}, max_bytes=64 * 1024)
+    assert json_document(answer.body) == {"keys": []}
+    # 50 MB of JSON packs into about 50 KB: under the cap as sent, far over it unpacked.
+    with pytest.raises(HttpTooLarge):
+        bounded_request(method="GET", url=f"{server}/gzip-bomb", headers={}, max_bytes=256 * 1024)
 
 
 def test_a_closed_port_is_unreachable():

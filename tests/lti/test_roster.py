@@ -9,7 +9,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from lti.keys import tool_jwks
-from lti.models import Course, CourseMembership, CourseRole, ResourceLink
+from lti.models import Course, CourseMembership, CourseRole, Platform, ResourceLink
 from lti.roster import RosterUnavailable, course_roster_sync
 from lti.selectors import link_gradebook
 from lti.services import identity_user_ensure
@@ -109,6 +109,27 @@ def test_a_next_page_at_another_address_is_not_followed(lms: TestPlatform, cours
         course_roster_sync(course=course, now=timezone.now())
     assert lms.roster_requests == 1
     assert not CourseMembership.objects.exists()
+
+
+@pytest.mark.parametrize("next_base", ["http://127.0.0.2:9\\@{host}", "http://[bad"])
+def test_a_next_page_address_read_two_ways_or_malformed_is_not_followed(
+    lms: TestPlatform, course: Course, next_base: str
+) -> None:
+    # Python's urlsplit reads the first as {host}; urllib3, which connects, as 127.0.0.2.
+    lms.members["course-101"] = roster(*(Person(sub=f"s{n}") for n in range(4)))
+    lms.roster_page_size = 2
+    lms.roster_next_base = next_base.format(host=lms.base_url.removeprefix("http://"))
+    with pytest.raises(RosterUnavailable, match="not a web address"):
+        course_roster_sync(course=course, now=timezone.now())
+    assert lms.roster_requests == 1
+
+
+def test_an_inactive_platform_is_not_asked_for_a_roster(lms: TestPlatform, course: Course) -> None:
+    Platform.objects.filter(pk=course.platform_id).update(is_active=False)
+    course.refresh_from_db()
+    with pytest.raises(RosterUnavailable, match="inactive"):
+        course_roster_sync(course=course, now=timezone.now())
+    assert lms.token_requests == 0
 
 
 def test_a_roster_larger_than_the_cap_is_refused_not_half_synced(

@@ -64,8 +64,8 @@ def test_an_address_stored_before_validation_cannot_widen_the_policy(student_cli
     # Rows written before issuers were validated (or by a raw UPDATE) still give only an
     # origin rebuilt from the host name: user info, spaces and wildcards never reach CSP.
     Platform.objects.filter(pk=platform.pk).update(
-        issuer="https://a * b@moodle.example.edu/x",
-        frame_origins="https://*.example.edu\nhttps://lms-frame.example.edu/path; script-src *",
+        issuer="https://a * b@evil.example.edu/x",
+        frame_origins="https://*.example.edu\nhttps://lms-frame.example.edu/path;script-src*\nhttps://x\\@evil.edu",
     )
     response = student_client.get("/history/")
-    assert_frameable(response)
+    assert_frameable(response)  # the login URL's origin and the one usable frame origin, nothing else
