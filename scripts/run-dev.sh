@@ -6,6 +6,9 @@ set -euo pipefail
 BIN=${BIN:-.venv/bin}
 HOST=${HOST:-127.0.0.1}
 PORT=${PORT:-8000}
+# The tool URLs shown to LMS admins (and signed into deep-linking replies) name the
+# address this server answers at, also on another PORT.
+export LTI_TOOL_BASE_URL=${LTI_TOOL_BASE_URL:-http://$HOST:$PORT}
 mkdir -p var
 
 # Its own session: a terminal's Ctrl-C would otherwise also hit the worker's pool
