@@ -27,13 +27,16 @@ from questions.exercises import (
     exercise_problems,
 )
 from questions.files import SLUG_RE, QuestionFileError, key_line, read_source_file
+from questions.models import GradePolicy
 
 EXERCISE_FILE = "exercise.yaml"
 PROMPT_FILE = "prompt.md"
 STARTER_FILE = "starter.py"
 REFERENCE_FILE = "reference.py"
 
-EXERCISE_KEYS = ("slug", "title", "published", "time_limit_seconds", "memory_limit_mb", "functions", "checks")
+EXERCISE_KEYS = (
+    "slug", "title", "published", "grade_policy", "time_limit_seconds", "memory_limit_mb", "functions", "checks",
+)  # fmt: skip
 CHECK_KEYS = (
     "name", "kind", "points", "hidden", "description", "message", "seed", "setup", "call",
     "rtol", "atol", "lower", "upper", "seconds", "track", "of", "wrt", "step",
@@ -93,6 +96,7 @@ def parse_exercise_folder(folder: Path) -> ExerciseSpec:
         time_limit_seconds=_integer(data, "time_limit_seconds", default=5, source=source),
         memory_limit_mb=_integer(data, "memory_limit_mb", default=512, source=source),
         published=_boolean(data, "published", default=False, source=source),
+        grade_policy=_grade_policy(data, source=source),
         checks=tuple(_parse_check(item, source=source) for item in checks_data),
     )
     if not SLUG_RE.match(spec.slug) or len(spec.slug) > 100:
@@ -175,6 +179,14 @@ def _integer(data: dict[str, Any], key: str, *, default: int, source: str) -> in
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise QuestionFileError(source=source, line=_line(data, key), message=f"{key!r} must be a whole number")
     return int(value)
+
+
+def _grade_policy(data: dict[str, Any], *, source: str) -> str:
+    value = data.get("grade_policy", GradePolicy.BEST.value)
+    if value not in GradePolicy.values:
+        message = f"'grade_policy' must be one of {', '.join(GradePolicy.values)}"
+        raise QuestionFileError(source=source, line=_line(data, "grade_policy"), message=message)
+    return str(value)
 
 
 def _boolean(data: dict[str, Any], key: str, *, default: bool, source: str) -> bool:
@@ -282,6 +294,7 @@ def render_exercise_yaml(spec: ExerciseSpec) -> str:
         "slug": spec.slug,
         "title": spec.title,
         "published": spec.published,
+        "grade_policy": spec.grade_policy,
         "time_limit_seconds": spec.time_limit_seconds,
         "memory_limit_mb": spec.memory_limit_mb,
         "functions": list(spec.functions),

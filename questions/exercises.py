@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from questions.models import CheckKind, Exercise, ExerciseCheck
+from questions.models import CheckKind, Exercise, ExerciseCheck, GradePolicy
 
 SIGNATURE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(.*\)\s*(->\s*.+)?$")
 CHECK_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -89,6 +89,7 @@ class ExerciseSpec:
     time_limit_seconds: int = 5
     memory_limit_mb: int = 512
     published: bool = False
+    grade_policy: str = GradePolicy.BEST.value  # which submission an LMS gradebook shows; not graded on
     checks: tuple[CheckSpec, ...] = field(default_factory=tuple)
 
     @property
@@ -251,6 +252,7 @@ def exercise_to_spec(*, exercise: Exercise) -> ExerciseSpec:
         time_limit_seconds=exercise.time_limit_seconds,
         memory_limit_mb=exercise.memory_limit_mb,
         published=exercise.is_published,
+        grade_policy=exercise.grade_policy,
         checks=tuple(check_to_spec(check=check) for check in exercise.checks.order_by("position", "id")),
     )
 

@@ -13,7 +13,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from questions.models import MultipleScoring, QuestionType, RevealPolicy
+from questions.models import GradePolicy, MultipleScoring, QuestionType, RevealPolicy
 from questions.validation import ChoiceDraft, choice_problems, numeric_problems
 
 SLUG_RE = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -30,6 +30,7 @@ QUIZ_KEYS = {
     "shuffle_choices",
     "reveal",
     "max_attempts",
+    "grade_policy",
     "time_limit_minutes",
     "published",
     "opens_at",
@@ -107,6 +108,7 @@ class QuizSpec:
     shuffle_choices: bool = False
     reveal: str = RevealPolicy.AFTER_SUBMIT.value
     max_attempts: int | None = None
+    grade_policy: str = GradePolicy.BEST.value  # which attempt an LMS gradebook shows
     time_limit_minutes: int | None = None
     published: bool = True
     opens_at: datetime | None = None
@@ -385,6 +387,7 @@ def parse_quiz(text: str, *, source: str) -> QuizSpec:
         shuffle_choices=reader.optional_bool("shuffle_choices", False),
         reveal=reveal,
         max_attempts=reader.optional_int("max_attempts"),
+        grade_policy=reader.choice_of("grade_policy", GradePolicy.values, GradePolicy.BEST.value),
         time_limit_minutes=reader.optional_int("time_limit_minutes"),
         published=reader.optional_bool("published", True),
         opens_at=opens_at,
@@ -435,6 +438,7 @@ def render_quiz(spec: QuizSpec) -> str:
         f"shuffle_questions: {str(spec.shuffle_questions).lower()}",
         f"shuffle_choices: {str(spec.shuffle_choices).lower()}",
         f"reveal: {spec.reveal}",
+        f"grade_policy: {spec.grade_policy}",
         f"published: {str(spec.published).lower()}",
     ]
     if spec.max_attempts is not None:

@@ -104,6 +104,7 @@ def quiz_to_spec(*, quiz: Quiz) -> QuizSpec:
         shuffle_choices=quiz.shuffle_choices,
         reveal=quiz.reveal,
         max_attempts=quiz.max_attempts,
+        grade_policy=quiz.grade_policy,
         time_limit_minutes=quiz.time_limit_minutes,
         published=quiz.is_published,
         opens_at=quiz.opens_at,
@@ -176,6 +177,7 @@ def quiz_upsert(*, spec: QuizSpec, question_slugs: Sequence[str]) -> Quiz:
             "shuffle_choices": spec.shuffle_choices,
             "reveal": spec.reveal,
             "max_attempts": spec.max_attempts,
+            "grade_policy": spec.grade_policy,
             "time_limit_minutes": spec.time_limit_minutes,
             "is_published": spec.published,
             "opens_at": spec.opens_at,
@@ -349,6 +351,7 @@ def exercise_upsert(*, spec: ExerciseSpec) -> tuple[Exercise, str]:
         exercise.time_limit_seconds = spec.time_limit_seconds
         exercise.memory_limit_mb = spec.memory_limit_mb
         exercise.is_published = spec.published
+        exercise.grade_policy = spec.grade_policy
         exercise.save()
         ExerciseCheck.objects.filter(exercise=exercise).delete()
         ExerciseCheck.objects.bulk_create(

@@ -181,6 +181,18 @@ def test_it_fills_in_the_defaults(tmp_path: Path):
     assert (check.rtol, check.atol, check.effective_rtol, check.effective_atol) == (None, None, 1e-7, 1e-9)
 
 
+def test_a_grade_policy_is_read_and_refused_when_unknown(tmp_path: Path):
+    spec = parse_exercise_folder(_folder(tmp_path / "a", MINIMAL + "grade_policy: latest\n"))
+    assert spec.grade_policy == "latest"
+    assert parse_exercise_folder(_folder(tmp_path / "b")).grade_policy == "best"
+    text = MINIMAL + "grade_policy: average\n"
+    error = _parse_error(_folder(tmp_path / "c", text))
+    assert (error.line, error.message) == (
+        _line_of(text, "grade_policy:"),
+        "'grade_policy' must be one of best, latest",
+    )
+
+
 # --- Errors point at file and line ------------------------------------------------------
 
 
@@ -459,6 +471,18 @@ def test_it_exports_the_imported_bank_byte_for_byte(tmp_path: Path):
         for name in FOLDER_FILES:
             exported, shipped = tmp_path / slug / name, EXERCISES_DIR / slug / name
             assert exported.read_bytes() == shipped.read_bytes(), f"{slug}/{name}"
+
+
+@pytest.mark.django_db
+def test_an_imported_grade_policy_is_stored_and_exported(tmp_path: Path):
+    folder = tmp_path / "in"
+    shutil.copytree(EXERCISES_DIR / "mse-versus-mae", folder / "mse-versus-mae")
+    yaml_file = folder / "mse-versus-mae" / EXERCISE_FILE
+    yaml_file.write_text(yaml_file.read_text().replace("grade_policy: best", "grade_policy: latest"))
+    exercises_import(paths=[folder])
+    assert Exercise.objects.get(slug="mse-versus-mae").grade_policy == "latest"
+    exercises_export(out_dir=tmp_path / "out")
+    assert "grade_policy: latest" in (tmp_path / "out" / "mse-versus-mae" / EXERCISE_FILE).read_text()
 
 
 @pytest.mark.django_db

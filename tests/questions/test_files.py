@@ -415,6 +415,23 @@ def test_it_reports_a_naive_quiz_date():
     assert "time zone" in caught.value.message
 
 
+def test_a_quiz_grade_policy_round_trips_and_defaults_to_best():
+    assert parse_quiz(QUIZ, source="quiz.md").grade_policy == "best"
+    spec = parse_quiz(QUIZ.replace("reveal: after-submit", "grade_policy: latest"), source="quiz.md")
+    assert spec.grade_policy == "latest"
+    assert parse_quiz(render_quiz(spec), source="quiz.md") == spec
+
+
+def test_it_reports_an_unknown_grade_policy():
+    text = QUIZ.replace("reveal: after-submit", "grade_policy: average")
+
+    with pytest.raises(QuestionFileError) as caught:
+        parse_quiz(text, source="quiz.md")
+
+    assert caught.value.line == _line_of(text, "grade_policy:")
+    assert caught.value.message == "grade_policy must be one of best, latest, not 'average'"
+
+
 def test_it_reports_zero_max_attempts():
     text = QUIZ.replace("reveal: after-submit", "max_attempts: 0")
 

@@ -292,6 +292,16 @@ def test_it_round_trips_points_set_for_a_quiz(bank_copy: Path, tmp_path: Path):
     assert "points: mse-with-an-outlier=5" in (out / "quiz.md").read_text()
 
 
+def test_it_round_trips_the_quizs_grade_policy(bank_copy: Path, tmp_path: Path):
+    quiz_file = bank_copy / "quiz.md"
+    quiz_file.write_text(quiz_file.read_text().replace("grade_policy: best", "grade_policy: latest", 1))
+    bank_import(paths=[bank_copy])
+    quiz = Quiz.objects.get(slug="loss-functions-vs-metrics")
+    assert quiz.grade_policy == "latest"
+    bank_export(out_dir=tmp_path / "out", quiz=quiz)
+    assert "grade_policy: latest" in (tmp_path / "out" / "quiz.md").read_text()
+
+
 def test_it_refuses_points_for_a_question_outside_the_folder(bank_copy: Path):
     quiz_file = bank_copy / "quiz.md"
     quiz_file.write_text(quiz_file.read_text().replace("---\nThis quiz", "points: not-here=5\n---\nThis quiz", 1))
