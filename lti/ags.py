@@ -32,6 +32,7 @@ from jwcrypto import jwk, jwt
 from lti.http import Answer, HttpFailure, HttpTimeout, bounded_request, json_document
 from lti.keys import ALGORITHM, tool_key_current
 from lti.models import Platform
+from lti.validation import plain_http_refused
 
 SCORE_SCOPE = "https://purl.imsglobal.org/spec/lti-ags/scope/score"
 SCORE_MEDIA_TYPE = "application/vnd.ims.lis.v1.score+json"
@@ -133,7 +134,7 @@ def _check(answer: Answer, *, what: str) -> None:
 
 
 def _require_https(url: str, *, what: str) -> None:
-    if urlsplit(url).scheme != "https" and not settings.LTI_ALLOW_HTTP:
+    if plain_http_refused(url):
         raise PlatformRefused(f"{what} is not an https URL ({url}); the tool sends no token over plain http")
 
 

@@ -37,7 +37,7 @@ from lti.keys import tool_key_current
 from lti.models import Platform, RegistrationInvite
 from lti.services import PlatformRegistration, platform_register
 from lti.tool_urls import TOOL_DESCRIPTION, TOOL_SCOPES, TOOL_TITLE, tool_endpoints
-from lti.validation import frame_origins_parse, web_origin
+from lti.validation import frame_origins_parse, plain_http_refused, web_origin
 
 logger = logging.getLogger(__name__)
 
@@ -179,7 +179,7 @@ def invite_release(*, invite: RegistrationInvite) -> None:
 def _require_web_url(*, url: str, what: str) -> None:
     if len(url) > MAX_URL_LENGTH or web_origin(url) is None:
         raise RegistrationFailed(f"{what} ({url[:200]!r}) is not a web address.")
-    if urlsplit(url).scheme != "https" and not settings.LTI_ALLOW_HTTP:
+    if plain_http_refused(url):
         raise RegistrationFailed(f"{what} ({url}) must use https: the tool will trust what it says.")
 
 

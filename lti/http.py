@@ -23,6 +23,7 @@ import threading
 import time
 import zlib
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,39 +92,55 @@ class _Watch:
             pass
 
 
-def _watched_session(watch: _Watch) -> requests.Session:
-    """A session whose connections hand their sockets to `watch` once connected."""
+# The watch of the request under way in this thread (or task): connections made for it
+# hand it their sockets as they connect.
+_current_watch: ContextVar[_Watch | None] = ContextVar("lti_http_watch", default=None)
 
-    class WatchedHTTPConnection(urllib3.connection.HTTPConnection):
-        def connect(self) -> None:
-            super().connect()
-            watch.add(self.sock)
 
-    class WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
-        def connect(self) -> None:
-            super().connect()
-            watch.add(self.sock)
+def _watch_socket(sock: socket.socket | None) -> None:
+    if (watch := _current_watch.get()) is not None:
+        watch.add(sock)
 
-    class WatchedHTTPPool(urllib3.HTTPConnectionPool):
-        ConnectionCls = WatchedHTTPConnection
 
-    class WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
-        ConnectionCls = WatchedHTTPSConnection
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watch_socket(self.sock)
 
-    pools = {"http": WatchedHTTPPool, "https": WatchedHTTPSPool}
 
-    class WatchedAdapter(HTTPAdapter):
-        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
-            super().init_poolmanager(*args, **kwargs)
-            self.poolmanager.pool_classes_by_scheme = pools
+class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watch_socket(self.sock)
 
-        def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
-            manager = super().proxy_manager_for(proxy, **proxy_kwargs)
-            manager.pool_classes_by_scheme = pools
-            return manager
 
+class _WatchedHTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter, its connections (direct or through a proxy) watched."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager
+
+
+def _watched_session() -> requests.Session:
     session = requests.Session()
-    adapter = WatchedAdapter()
+    adapter = _WatchedAdapter()
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -145,12 +162,13 @@ def bounded_request(
     received = bytearray()
     sent_headers = {**headers, "Accept-Encoding": "identity"}
     watch = _Watch()
+    watching = _current_watch.set(watch)
     timer = threading.Timer(timeout, watch.cut)
     timer.daemon = True
     timer.start()
     try:
         with (
-            _watched_session(watch) as session,
+            _watched_session() as session,
             session.request(
                 method, url, headers=sent_headers, timeout=timeout, stream=True, allow_redirects=False, **payload
             ) as response,
@@ -182,6 +200,7 @@ def bounded_request(
         raise HttpUnreachable(type(exc).__name__) from exc
     finally:
         timer.cancel()
+        _current_watch.reset(watching)
 
 
 def _inflated(body: bytes, *, encoding: str, max_bytes: int, keep_head_of_large_body: bool) -> bytes:

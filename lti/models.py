@@ -16,7 +16,7 @@ from django.db import models
 from django.db.models import Q
 
 from grader.models import Attempt, Submission
-from lti.validation import ENDPOINT_FIELDS, endpoint_problems, frame_origins_parse, issuer_problems
+from lti.validation import ENDPOINT_FIELDS, frame_origins_parse, platform_problems
 from questions.models import Exercise, Quiz
 
 
@@ -56,16 +56,10 @@ class Platform(models.Model):
         return f"{self.name} ({self.issuer}, client {self.client_id})"
 
     def clean(self) -> None:
-        problems: dict[str, list[str]] = {}
-        if self.issuer and (issuer := issuer_problems(issuer=self.issuer)):
-            problems["issuer"] = issuer
-        problems.update(endpoint_problems(urls={field: getattr(self, field) for field in ENDPOINT_FIELDS}))
-        origins, frame_problems = frame_origins_parse(text=self.frame_origins)
-        if frame_problems:
-            problems["frame_origins"] = frame_problems
-        if problems:
+        urls = {field: getattr(self, field) for field in ENDPOINT_FIELDS}
+        if problems := platform_problems(issuer=self.issuer, urls=urls, frame_origins=self.frame_origins):
             raise ValidationError(problems)
-        self.frame_origins = "\n".join(origins)
+        self.frame_origins = "\n".join(frame_origins_parse(text=self.frame_origins)[0])
 
 
 class Deployment(models.Model):

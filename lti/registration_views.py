@@ -21,7 +21,6 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
@@ -37,7 +36,7 @@ from lti.dynamic_registration import (
     invite_lookup,
 )
 from lti.framing import frameable
-from lti.validation import web_origin
+from lti.validation import plain_http_refused, web_origin
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +61,7 @@ def frameable_by_the_registering_lms(view: View) -> View:
 def _invitation_frame_origins(*, openid_configuration: str, invite_token: str) -> list[str]:
     origins: list[str] = []
     origin = web_origin(openid_configuration) if len(openid_configuration) <= MAX_URL_LENGTH else None
-    if origin and (origin.startswith("https://") or settings.LTI_ALLOW_HTTP):
+    if origin and not plain_http_refused(origin):
         origins.append(origin)
     invite = invite_lookup(token=invite_token)
     # Stored as an origin already; rebuilt anyway, since it goes into a header.

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 
 from lti.ags import PlatformUnavailable, access_token
@@ -18,7 +17,7 @@ from lti.http import HttpTimeout, HttpTooLarge, HttpUnreachable, bounded_request
 from lti.launch import course_role_of
 from lti.models import Course, CourseMembership
 from lti.services import identity_user_ensure
-from lti.validation import web_origin
+from lti.validation import plain_http_refused, web_origin
 
 NRPS_SCOPE = "https://purl.imsglobal.org/spec/lti-nrps/scope/contextmembership.readonly"
 MEDIA_TYPE = "application/vnd.ims.lti-nrps.v2.membershipcontainer+json"
@@ -48,9 +47,7 @@ def _page(*, url: str, token: str) -> tuple[dict[str, Any], str]:
         answer = bounded_request(method="GET", url=url, headers=headers, max_bytes=MAX_PAGE_BYTES)
     except HttpTooLarge as exc:
         raise RosterUnavailable(f"The LMS's roster page is too large ({exc}).") from exc
-    except HttpTimeout as exc:
-        raise RosterUnavailable(f"The LMS did not answer the roster request ({exc}).") from exc
-    except HttpUnreachable as exc:
+    except (HttpTimeout, HttpUnreachable) as exc:
         raise RosterUnavailable(f"The LMS did not answer the roster request ({exc}).") from exc
     if answer.status != 200:
         raise RosterUnavailable(f"The LMS answered the roster request with HTTP {answer.status}.")
@@ -75,7 +72,7 @@ def _require_roster_url(*, url: str, first: str) -> None:
     origin = web_origin(url)
     if origin is None:
         raise RosterUnavailable(f"The LMS's roster address is not a web address ({url[:200]!r}).")
-    if not origin.startswith("https://") and not settings.LTI_ALLOW_HTTP:
+    if plain_http_refused(origin):
         raise RosterUnavailable(f"The LMS's roster address is not https ({url[:200]}); no token is sent to it.")
     if origin != web_origin(first):
         raise RosterUnavailable(f"The LMS's roster sent the next page at another address ({url[:200]}).")

@@ -13,7 +13,7 @@ from django.db import IntegrityError, transaction
 
 from config.errors import ServiceError
 from lti.models import Course, CourseMembership, Deployment, LtiIdentity, Platform, ResourceLink
-from lti.validation import ENDPOINT_FIELDS, endpoint_problems, frame_origins_parse, issuer_problems
+from lti.validation import ENDPOINT_FIELDS, frame_origins_parse, platform_problems
 from questions.models import Exercise, Quiz
 from questions.selectors import exercise_get_visible, quiz_get_visible
 
@@ -36,19 +36,17 @@ class PlatformRegistration:
     frame_origins: Sequence[str] = ()
 
 
-def registration_problems(
-    *, registration: PlatformRegistration, require_deployment: bool = True
-) -> dict[str, list[str]]:
-    problems: dict[str, list[str]] = {}
-    if issuer := issuer_problems(issuer=registration.issuer):
-        problems["issuer"] = issuer
-    if not registration.client_id.strip():
-        problems["client_id"] = ["This is required."]
+def _registration_problems(*, registration: PlatformRegistration, require_deployment: bool) -> dict[str, list[str]]:
+    problems = platform_problems(
+        issuer=registration.issuer,
+        urls={field: getattr(registration, field) for field in ENDPOINT_FIELDS},
+        frame_origins="\n".join(registration.frame_origins),
+    )
+    for field in ("issuer", "client_id"):
+        if not getattr(registration, field).strip():
+            problems[field] = ["This is required."]
     if require_deployment and not [value for value in registration.deployment_ids if value.strip()]:
         problems["deployment_ids"] = ["At least one deployment id is required."]
-    problems.update(endpoint_problems(urls={field: getattr(registration, field) for field in ENDPOINT_FIELDS}))
-    if frame_problems := frame_origins_parse(text="\n".join(registration.frame_origins))[1]:
-        problems["frame_origins"] = frame_problems
     return problems
 
 
@@ -57,7 +55,7 @@ def platform_register(*, registration: PlatformRegistration, require_deployment:
     deployment ids and frame origins it does not have yet (none is removed). Returns
     (platform, created). Dynamic registration may not require a deployment: Canvas
     gives one only when the tool is installed, and launches are refused until then."""
-    if problems := registration_problems(registration=registration, require_deployment=require_deployment):
+    if problems := _registration_problems(registration=registration, require_deployment=require_deployment):
         raise ServiceError.invalid(problems)
     fields = {
         "name": registration.name.strip() or registration.issuer,
@@ -70,8 +68,8 @@ def platform_register(*, registration: PlatformRegistration, require_deployment:
         platform, created = Platform.objects.select_for_update().get_or_create(
             issuer=registration.issuer.strip(), client_id=registration.client_id.strip(), defaults=fields
         )
-        known_origins = frame_origins_parse(text=platform.frame_origins)[0]
-        origins = frame_origins_parse(text="\n".join([*known_origins, *registration.frame_origins]))[0]
+        # Added to those it has, in order, each once.
+        origins = frame_origins_parse(text="\n".join([platform.frame_origins, *registration.frame_origins]))[0]
         fields["frame_origins"] = "\n".join(origins)
         changed = [name for name, value in fields.items() if getattr(platform, name) != value]
         for name in changed:

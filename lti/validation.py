@@ -40,7 +40,8 @@ def web_origin(url: str) -> str | None:
     return f"{parts.scheme}://{host}" + (f":{port}" if port else "")
 
 
-def _plain_http_refused(url: str) -> bool:
+def plain_http_refused(url: str) -> bool:
+    """Whether this URL may not be used for not being https (LTI_ALLOW_HTTP is for local tests)."""
     return urlsplit(url).scheme != "https" and not settings.LTI_ALLOW_HTTP
 
 
@@ -57,7 +58,7 @@ def endpoint_problems(*, urls: dict[str, str]) -> dict[str, list[str]]:
             continue
         if urlsplit(url).username is not None:
             problems[field] = ["Leave out any user name or password: the platform's address alone."]
-        elif _plain_http_refused(url):
+        elif plain_http_refused(url):
             problems[field] = [_HTTP_ONLY_FOR_TESTS]
     return problems
 
@@ -81,7 +82,7 @@ def issuer_problems(*, issuer: str) -> list[str]:
         return ["An issuer has no query (?…) or fragment (#…)."]
     if web_origin(issuer) is None:
         return ["The issuer's host name may hold only letters, digits, dots and hyphens."]
-    if _plain_http_refused(issuer):
+    if plain_http_refused(issuer):
         return [_HTTP_ONLY_FOR_TESTS]
     return []
 
@@ -98,8 +99,20 @@ def frame_origins_parse(*, text: str) -> tuple[list[str], list[str]]:
         origin = web_origin(line)
         if origin is None or line.rstrip("/").lower() != origin:
             problems.append(f"{line[:100]!r} is not an origin like https://school.instructure.com (no path, no *).")
-        elif _plain_http_refused(origin):
+        elif plain_http_refused(origin):
             problems.append(f"{origin}: {_HTTP_ONLY_FOR_TESTS}")
         elif origin not in origins:
             origins.append(origin)
     return origins, problems
+
+
+def platform_problems(*, issuer: str, urls: dict[str, str], frame_origins: str) -> dict[str, list[str]]:
+    """What is wrong with a platform's issuer (when given: whether one is required is the
+    caller's rule), endpoint URLs and frame origins, by field."""
+    problems: dict[str, list[str]] = {}
+    if issuer and (issuer_issues := issuer_problems(issuer=issuer)):
+        problems["issuer"] = issuer_issues
+    problems.update(endpoint_problems(urls=urls))
+    if frame_issues := frame_origins_parse(text=frame_origins)[1]:
+        problems["frame_origins"] = frame_issues
+    return problems

@@ -7,9 +7,7 @@ on, and a 4xx status; none opens a session."""
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
@@ -37,7 +35,7 @@ from lti.services import (
     resource_ref_parse,
 )
 from lti.session import LtiContext, lti_session_context, lti_session_deep_link_answered, lti_session_start
-from lti.validation import web_origin
+from lti.validation import plain_http_refused, web_origin
 from questions.selectors import exercise_list_visible, quiz_list_visible
 
 logger = logging.getLogger(__name__)
@@ -118,7 +116,7 @@ def _start_deep_linking(request: HttpRequest, *, launch: Launch) -> HttpResponse
     # The reply is a form posted to this address: nothing but a web address may be one.
     if len(return_url) > MAX_RETURN_URL_CHARS or web_origin(return_url) is None:
         return _refused(request, message="The deep-linking request's return URL is not a web address.", status=400)
-    if urlsplit(return_url).scheme != "https" and not settings.LTI_ALLOW_HTTP:
+    if plain_http_refused(return_url):
         return _refused(request, message="The deep-linking request's return URL is not https.", status=400)
     if launch.role != CourseRole.INSTRUCTOR:
         return _refused(request, message="Only instructors of the course choose content.", status=403)

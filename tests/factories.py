@@ -5,6 +5,7 @@ from decimal import Decimal
 import factory
 from django.contrib.auth import get_user_model
 
+from lti.models import Platform
 from questions.models import Choice, Question, QuestionType, Quiz, QuizQuestion, Tag
 
 
@@ -16,6 +17,23 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     email = factory.LazyAttribute(lambda u: f"{u.username}@example.org")
     password = factory.django.Password("pass-word-123")
+
+
+class PlatformFactory(factory.django.DjangoModelFactory):
+    """An LMS registered with the tool (no deployment), its endpoints on its own host."""
+
+    class Meta:
+        model = Platform
+
+    class Params:
+        host = factory.Sequence(lambda n: f"lms{n}.example.edu")
+
+    name = factory.LazyAttribute(lambda p: p.host)
+    issuer = factory.LazyAttribute(lambda p: f"https://{p.host}")
+    client_id = "tool"
+    auth_login_url = factory.LazyAttribute(lambda p: f"https://{p.host}/auth")
+    auth_token_url = factory.LazyAttribute(lambda p: f"https://{p.host}/token")
+    keyset_url = factory.LazyAttribute(lambda p: f"https://{p.host}/jwks")
 
 
 class TagFactory(factory.django.DjangoModelFactory):

@@ -19,7 +19,7 @@ from lti.dynamic_registration import (
 )
 from lti.models import Deployment, Platform, RegistrationInvite, ToolKey
 from lti.validation import web_origin
-from tests.factories import UserFactory
+from tests.factories import PlatformFactory, UserFactory
 from tests.lti.registration_platform import (
     DELETE,
     PLATFORM_CONFIGURATION_CLAIM,
@@ -284,14 +284,7 @@ def test_an_administrator_confirms_before_anything_is_registered(platform, lti_a
 def test_the_administrators_confirmation_is_never_framed(platform, lti_admin):
     # Registered platforms may frame invitation pages, but not a page an administrator's
     # click acts on: one could otherwise trick the administrator into registering another.
-    Platform.objects.create(
-        name="Registered",
-        issuer="https://registered.example.edu",
-        client_id="c",
-        auth_login_url="https://registered.example.edu/auth",
-        auth_token_url="https://registered.example.edu/token",
-        keyset_url="https://registered.example.edu/jwks",
-    )
+    PlatformFactory(host="registered.example.edu")
     confirm = lti_admin.get("/lti/register/", {"openid_configuration": platform.openid_configuration_url})
     assert confirm.status_code == 200
     assert confirm["X-Frame-Options"] == "DENY"

@@ -14,9 +14,9 @@ from django.core.management import call_command
 from django.test import Client
 
 from lti.canvas import canvas_developer_key
-from lti.models import Platform, RegistrationInvite, ToolKey
+from lti.models import RegistrationInvite, ToolKey
 from lti.tool_urls import ToolEndpoints, tool_urls
-from tests.factories import UserFactory
+from tests.factories import PlatformFactory, UserFactory
 
 TOOL = "https://grader.example.org"
 SETUP = "/admin/lti/platform/tool-setup/"
@@ -161,14 +161,7 @@ def test_instructors_get_403_on_the_setup_page_and_the_invitations(instructor_cl
 
 def test_the_platform_list_and_form_link_to_the_setup_page(superuser_client):
     assert SETUP in superuser_client.get("/admin/lti/platform/").content.decode()
-    platform = Platform.objects.create(
-        name="LMS",
-        issuer="https://lms.example.edu",
-        client_id="c",
-        auth_login_url="https://lms.example.edu/auth",
-        auth_token_url="https://lms.example.edu/token",
-        keyset_url="https://lms.example.edu/jwks",
-    )
+    platform = PlatformFactory(host="lms.example.edu")
     form = superuser_client.get(f"/admin/lti/platform/{platform.pk}/change/").content.decode()
     assert SETUP in form
     assert f"{TOOL}/lti/login/" in form

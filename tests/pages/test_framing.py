@@ -6,20 +6,13 @@ from __future__ import annotations
 import pytest
 
 from lti.models import Platform
+from tests.factories import PlatformFactory
 from tests.pages.helpers import attempt_for, submission_for
 
 
 @pytest.fixture
 def platform(db: None) -> Platform:
-    return Platform.objects.create(
-        name="Moodle",
-        issuer="https://moodle.example.edu",
-        client_id="tool",
-        auth_login_url="https://moodle.example.edu/mod/lti/auth.php",
-        auth_token_url="https://moodle.example.edu/mod/lti/token.php",
-        keyset_url="https://moodle.example.edu/mod/lti/certs.php",
-        frame_origins="https://lms-frame.example.edu",
-    )
+    return PlatformFactory(host="moodle.example.edu", frame_origins="https://lms-frame.example.edu")
 
 
 def assert_frameable(response) -> None:
