@@ -127,6 +127,9 @@ class Submission(models.Model):
     exercise = models.ForeignKey(Exercise, on_delete=models.PROTECT, related_name="submissions")
     key = models.ForeignKey(ExerciseKey, on_delete=models.PROTECT, related_name="submissions")
     code = models.TextField()
+    # Which seeded copy of each check's inputs this submission is graded on (see
+    # ExerciseCheck.variants); fixed at submission so that a regrade uses the same.
+    variant = models.PositiveSmallIntegerField(default=0)
     status = models.CharField(max_length=10, choices=SubmissionStatus.choices, default=SubmissionStatus.QUEUED)
     created_at = models.DateTimeField()
     graded_at = models.DateTimeField(null=True, blank=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
@@ -311,6 +311,26 @@ class ExerciseCheck(models.Model):
     of = models.TextField(blank=True, help_text="gradient: the function's value, an expression of `wrt`.")
     wrt = models.CharField(max_length=100, blank=True, help_text="gradient: the input to perturb.")
     step = models.FloatField(null=True, blank=True, help_text="gradient: finite-difference step (1e-5).")
+    requires = models.CharField(
+        max_length=500,
+        blank=True,
+        help_text="Comma-separated names of checks that must pass before this one scores "
+        "(a property such as finite or fast pays only for a correct result).",
+    )
+    metric = models.TextField(
+        blank=True,
+        help_text="An expression of `result` (what the call returned) and the inputs, computed outside the "
+        "student's process; the check judges its value instead of the call's.",
+    )
+    variants = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text="Seeded copies of the inputs; consecutive submissions get different ones, so replaying "
+        "numbers seen in feedback does not pass.",
+    )
+    show_expected = models.BooleanField(
+        default=False, help_text="Show the reference's value when a visible check fails (off: only the student's)."
+    )
 
     class Meta:
         ordering = ["exercise", "position", "id"]
@@ -347,6 +367,9 @@ class ExerciseKey(models.Model):
     expected = models.JSONField(default=dict)
     # Per-check outcome of the reference run, for the instructor.
     report = models.JSONField(default=list)
+    # What generated non-solutions (constants, the reference negated, ...) and the starter
+    # code score under this key: the check-strength report.
+    strength = models.JSONField(default=dict, blank=True)
     summary = models.TextField(blank=True)
     reference_score = models.DecimalField(max_digits=8, decimal_places=2, null=True, blank=True)
     max_score = models.DecimalField(max_digits=8, decimal_places=2, default=Decimal(0))
