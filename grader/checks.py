@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -81,16 +81,25 @@ def sandbox_job(
     entry_points: Sequence[str],
     limits: Limits,
     reference: bool = False,
+    variant: int = 0,
 ) -> SandboxJob:
-    """The calls for these checks. Only the reference's run evaluates gradient checks'
+    """The calls for these checks: every variant of each for the reference, the
+    submission's variant otherwise. Only the reference's run evaluates gradient checks'
     perturbed function values: everything a child sends is its own report, so the
     finite differences a student's gradient is judged against come from the key."""
+
+    def variants(check: CheckSpec) -> Sequence[int]:
+        return range(check.variants) if reference else (variant,)
+
     return SandboxJob(
-        code=code,
+        code=code.removeprefix(BYTE_ORDER_MARK),  # editors on Windows save one; Python's compile() refuses it
         entry_points=tuple(entry_points),
-        calls=tuple(_sandbox_call(check, reference=reference) for check in checks),
+        calls=tuple(_sandbox_call(check, variant=k, reference=reference) for check in checks for k in variants(check)),
         limits=limits,
     )
+
+
+BYTE_ORDER_MARK = "\ufeff"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -99,10 +108,19 @@ class Runs:
     check is judged on the whole of the run that answered it, measured outside, so that
     nothing computed earlier (at import, in other calls) can hide its cost: `main` when
     that was within the check's seconds, else a run of its own (`alone`), so that a
-    student is not failed for the cost of the other checks."""
+    student is not failed for the cost of the other checks. `metrics` holds, by call id,
+    the metric of a check computed on what the student's call returned, in a run that
+    holds no student code."""
 
     main: SandboxRun
     alone: dict[str, SandboxRun]
+    metrics: dict[str, CallOutcome | None] = field(default_factory=dict)
+
+    def source(self, call_id: str) -> SandboxRun:
+        return self.alone.get(call_id, self.main)
+
+    def outcome(self, call_id: str) -> CallOutcome | None:
+        return self.source(call_id).calls.get(call_id)
 
 
 def run_checks(
@@ -113,26 +131,81 @@ def run_checks(
     entry_points: Sequence[str],
     limits: Limits,
     reference: bool = False,
+    variant: int = 0,
 ) -> Runs:
     timed = [check for check in checks if check.kind == CheckKind.TIME]
     others = [check for check in checks if check.kind != CheckKind.TIME]
 
     def run(these: Sequence[CheckSpec]) -> SandboxRun:
-        job = sandbox_job(code=code, checks=these, entry_points=entry_points, limits=limits, reference=reference)
+        job = sandbox_job(
+            code=code, checks=these, entry_points=entry_points, limits=limits, reference=reference, variant=variant
+        )
         return runner(job)
 
     main = run([*others, *timed])  # a slow time check then cannot stop the others' calls
     if main.module_error is not None:
         return Runs(main=main, alone={})  # the module fails the same way every time
-    alone = {}
+    alone: dict[str, SandboxRun] = {}
     for check in timed:
-        outcome = main.calls.get(check.name)
-        if outcome is not None and outcome.error is None and _fast_enough(check=check, seconds=main.run_seconds):
+        ids = [
+            call.id
+            for call in sandbox_job(
+                code="", checks=[check], entry_points=(), limits=limits, reference=reference, variant=variant
+            ).calls
+        ]
+        outcomes = [main.calls.get(call_id) for call_id in ids]
+        if (
+            all(o is not None and o.error is None for o in outcomes)
+            and _fast_enough(check=check, seconds=main.run_seconds)
+            and main.termination == Termination.COMPLETED
+        ):
             continue
         # Slow, failed or unfinished within the others' run (whose inputs, memory and
         # time it shared): judged on a run of its own instead.
-        alone[check.name] = run([check])
-    return Runs(main=main, alone=alone)
+        separate = run([check])
+        alone.update(dict.fromkeys(ids, separate))
+    runs = Runs(main=main, alone=alone)
+    return replace(
+        runs,
+        metrics=_measure(runner=runner, checks=checks, runs=runs, limits=limits, reference=reference, variant=variant),
+    )
+
+
+def _measure(
+    *,
+    runner: Callable[[SandboxJob], SandboxRun],
+    checks: Sequence[CheckSpec],
+    runs: Runs,
+    limits: Limits,
+    reference: bool,
+    variant: int,
+) -> dict[str, CallOutcome | None]:
+    """Metrics computed from the plain data the student's calls returned, in a child that
+    never loads the student's code: the same set-up (same seed, so the same inputs), the
+    result bound as `result`. Nothing the student's code did can reach this process."""
+    calls = []
+    for check in checks:
+        if not check.metric:
+            continue
+        for k in range(check.variants) if reference else (variant,):
+            call_id = check.call_id(k)
+            outcome = runs.outcome(call_id)
+            if outcome is None or outcome.error is not None or isinstance(outcome.value, NotNumeric):
+                continue
+            assert outcome.value is not None
+            calls.append(
+                SandboxCall(
+                    id=call_id,
+                    expr=check.metric.strip(),
+                    setup=check.setup,
+                    seed=check.variant_seed(k),
+                    bind={"result": outcome.value},
+                )
+            )
+    if not calls:
+        return {}
+    measured = runner(SandboxJob(code="", entry_points=(), calls=tuple(calls), limits=limits))
+    return {call.id: measured.calls.get(call.id) for call in calls}
 
 
 def _fast_enough(*, check: CheckSpec, seconds: float) -> bool:
@@ -148,42 +221,98 @@ def limits_for(*, time_limit_seconds: int, memory_limit_mb: int) -> Limits:
     )
 
 
-def _sandbox_call(check: CheckSpec, *, reference: bool) -> SandboxCall:
+def _sandbox_call(check: CheckSpec, *, variant: int, reference: bool) -> SandboxCall:
+    call = SandboxCall(id=check.call_id(variant), expr=check.call, setup=check.setup, seed=check.variant_seed(variant))
     if check.kind == CheckKind.UNCHANGED:
-        return SandboxCall(id=check.name, expr=check.call, setup=check.setup, seed=check.seed, track=check.track)
+        return replace(call, track=check.track)
     if check.kind == CheckKind.GRADIENT and reference:
-        return SandboxCall(
-            id=check.name,
-            expr=check.call,
-            setup=check.setup,
-            seed=check.seed,
-            fd_of=check.of,
-            fd_wrt=check.wrt,
-            fd_step=check.effective_step,
-        )
-    return SandboxCall(id=check.name, expr=check.call, setup=check.setup, seed=check.seed)
+        return replace(call, fd_of=check.of, fd_wrt=check.wrt, fd_step=check.effective_step)
+    return call
 
 
 # --- Expected values -------------------------------------------------------------------
 
+# Kinds whose key stores the reference's value (or its shape, or its inputs).
+KEYED_KINDS = (
+    CheckKind.CLOSE,
+    CheckKind.SHAPE,
+    CheckKind.GRADIENT,
+    CheckKind.FINITE,
+    CheckKind.TIME,
+    CheckKind.UNCHANGED,
+)
 
-def expected_from_reference(*, checks: Sequence[CheckSpec], run: SandboxRun) -> dict[str, Any]:
-    """The answer key's stored values, from the reference solution's run."""
+
+def expected_from_reference(*, checks: Sequence[CheckSpec], runs: Runs) -> dict[str, Any]:
+    """The answer key's stored values, from the reference solution's runs, by call id."""
     expected: dict[str, Any] = {}
     for check in checks:
-        if check.kind not in (CheckKind.CLOSE, CheckKind.SHAPE, CheckKind.GRADIENT):
+        if check.kind not in KEYED_KINDS:
             continue
-        outcome = run.calls.get(check.name)
-        if outcome is None or outcome.error is not None or outcome.value is None:
-            continue  # judged as a failure below; the reference then does not validate
-        value = outcome.value
-        if isinstance(value, NotNumeric):
-            raise ExpectedProblem(f"{check.name}: the reference returned a {value.type_name}, not a number or array.")
-        if check.kind == CheckKind.GRADIENT:
-            expected[check.name] = _encode_differences(check=check, outcome=outcome)
-        else:
-            expected[check.name] = _encode_expected(check=check, value=value)
+        for k in range(check.variants):
+            call_id = check.call_id(k)
+            outcome = _judged_outcome(check=check, call_id=call_id, runs=runs)
+            if outcome is None or outcome.error is not None or outcome.value is None:
+                continue  # judged as a failure below; the reference then does not validate
+            if check.kind == CheckKind.UNCHANGED:
+                expected[call_id] = _encode_inputs(check=check, outcome=outcome)
+                continue
+            value = outcome.value
+            if isinstance(value, NotNumeric):
+                raise ExpectedProblem(
+                    f"{check.name}: the reference returned a {value.type_name}, not a number or array."
+                )
+            if check.kind == CheckKind.GRADIENT:
+                expected[call_id] = _encode_differences(check=check, outcome=outcome)
+            else:
+                expected[call_id] = _encode_expected(check=check, value=value)
     return expected
+
+
+def _judged_outcome(*, check: CheckSpec, call_id: str, runs: Runs) -> CallOutcome | None:
+    """What a check judges: its metric's outcome when it has one, else the call's."""
+    if check.metric:
+        return runs.metrics.get(call_id)
+    return runs.outcome(call_id)
+
+
+def _encode_inputs(*, check: CheckSpec, outcome: CallOutcome) -> dict[str, Any]:
+    """The tracked inputs as the reference received them: what "unchanged" compares with."""
+    inputs = {}
+    for name in check.track:
+        value = outcome.inputs_before.get(name)
+        if not isinstance(value, np.ndarray | float):
+            raise ExpectedProblem(f"{check.name}: the tracked input {name} is not a number, list or numpy array.")
+        if isinstance(value, np.ndarray) and value.size > MAX_EXPECTED_ELEMENTS:
+            raise ExpectedProblem(
+                f"{check.name}: the tracked input {name} has {value.size} numbers; track inputs of at most "
+                f"{MAX_EXPECTED_ELEMENTS}."
+            )
+        inputs[name] = _encode_exact(value)
+    return {"inputs": inputs}
+
+
+def _encode_exact(value: float | np.ndarray) -> dict[str, Any]:
+    if isinstance(value, float):
+        return {"dtype": None, "shape": None, "hex": [value.hex()]}
+    return {
+        "dtype": value.dtype.str,
+        "shape": list(value.shape),
+        "hex": [float(x).hex() for x in value.astype(np.float64).ravel()],
+    }
+
+
+def _same_input(stored: dict[str, Any], value: Value | None) -> bool:
+    """Exactly the values (NaN equal to NaN, -0.0 to 0.0 as numpy compares), shape and
+    dtype the reference received."""
+    if value is None or isinstance(value, NotNumeric):
+        return False
+    want = np.array([float.fromhex(x) for x in stored["hex"]], dtype=np.float64)
+    if stored["shape"] is None:
+        return isinstance(value, float) and bool(np.array_equal([value], want, equal_nan=True))
+    if not isinstance(value, np.ndarray) or list(value.shape) != stored["shape"] or value.dtype.str != stored["dtype"]:
+        return False
+    return bool(np.array_equal(value.astype(np.float64).ravel(), want, equal_nan=True))
 
 
 def _encode_differences(*, check: CheckSpec, outcome: CallOutcome) -> dict[str, Any]:
@@ -200,20 +329,23 @@ def _encode_differences(*, check: CheckSpec, outcome: CallOutcome) -> dict[str, 
 
 def _encode_expected(*, check: CheckSpec, value: float | np.ndarray) -> dict[str, Any]:
     if isinstance(value, float):
-        if check.kind == CheckKind.CLOSE and not math.isfinite(value):
-            raise ExpectedProblem(f"{check.name}: the reference returned {value}; a close check needs a finite value.")
-        return {"shape": None, "values": value if check.kind == CheckKind.CLOSE else None}
-    if check.kind == CheckKind.SHAPE:
+        compared = check.kind in (CheckKind.CLOSE, CheckKind.TIME)
+        if compared and not math.isfinite(value):
+            raise ExpectedProblem(
+                f"{check.name}: the reference returned {value}; a {check.kind} check needs a finite value."
+            )
+        return {"shape": None, "values": value if compared else None}
+    if check.kind in (CheckKind.SHAPE, CheckKind.FINITE):
         return {"shape": list(value.shape), "values": None}
     if value.size > MAX_EXPECTED_ELEMENTS:
         raise ExpectedProblem(
-            f"{check.name}: the reference returned {value.size} numbers; a close check compares at most "
+            f"{check.name}: the reference returned {value.size} numbers; a {check.kind} check compares at most "
             f"{MAX_EXPECTED_ELEMENTS}. Reduce the result in the call (e.g. a sum) or use smaller inputs."
         )
     as_float = value.astype(np.float64)
     if not np.all(np.isfinite(as_float)):
         raise ExpectedProblem(
-            f"{check.name}: the reference returned non-finite values; a close check needs finite ones."
+            f"{check.name}: the reference returned non-finite values; a {check.kind} check needs finite ones."
         )
     return {"shape": list(value.shape), "values": as_float.ravel().tolist()}
 
@@ -234,44 +366,116 @@ def judge(
     *,
     checks: Sequence[CheckSpec],
     expected: dict[str, Any],
-    run: SandboxRun,
+    runs: Runs,
     limits: Limits,
-    alone: Mapping[str, SandboxRun] | None = None,
+    variant: int = 0,
 ) -> Verdict:
-    """`run` answers every check, except those in `alone` (time checks run by
-    themselves). A time check is judged on the whole run that answered it (see Runs)."""
-    verdicts = []
-    for check in checks:
-        source = (alone or {}).get(check.name, run)
-        outcome = source.calls.get(check.name)
-        if outcome is not None and check.kind == CheckKind.TIME:
-            outcome = replace(outcome, seconds=source.run_seconds)
-        if outcome is None:
-            passed, message = False, _unfinished_message(run=source, limits=limits)
-        elif outcome.error is not None:
-            passed, message = False, error_message(outcome.error, limits=limits)
-        else:
-            passed, message = _judge_outcome(check=check, outcome=outcome, expected=expected.get(check.name))
-            if not passed and check.hidden:
-                # Shapes, bounds and values of a hidden check stay hidden: only the
-                # student's own result may be described.
-                message = check.message or _hidden_failure(check=check, value=outcome.value)
-            elif not passed and check.message:
-                message = f"{check.message} ({message})"
-        verdicts.append(
-            CheckVerdict(
-                name=check.name,
-                passed=passed,
-                score=check.points if passed else Decimal(0),
-                max_score=check.points,
-                message="passed" if passed else message,
-            )
+    """Each check on its own, then `requires`: a check scores only when every check it
+    requires passes. A time check is judged on the whole run that answered it (see Runs)."""
+    run = runs.main
+    if run.module_error is not None:
+        # Said once, in the summary: no check ran.
+        own = {check.name: (False, "not run") for check in checks}
+    else:
+        own = {
+            check.name: _judge_check(check=check, expected=expected, runs=runs, limits=limits, variant=variant)
+            for check in checks
+        }
+        own = _with_requirements(checks=checks, own=own)
+    verdicts = [
+        CheckVerdict(
+            name=check.name,
+            passed=own[check.name][0],
+            score=check.points if own[check.name][0] else Decimal(0),
+            max_score=check.points,
+            message="passed" if own[check.name][0] else own[check.name][1],
         )
+        for check in checks
+    ]
     # A run stopped only in calls that were run again alone did its part.
-    complete = all(check.name in run.calls or check.name in (alone or {}) for check in checks)
+    complete = all(check.call_id(variant) in run.calls or check.call_id(variant) in runs.alone for check in checks)
     return Verdict(
         checks=tuple(verdicts), summary=_summary(run=run, verdicts=verdicts, limits=limits, complete=complete)
     )
+
+
+def _judge_check(
+    *, check: CheckSpec, expected: dict[str, Any], runs: Runs, limits: Limits, variant: int
+) -> tuple[bool, str]:
+    call_id = check.call_id(variant)
+    source = runs.source(call_id)
+    outcome = source.calls.get(call_id)
+    if outcome is None:
+        return False, _unfinished_message(run=source, limits=limits)
+    if outcome.error is not None:
+        return False, _call_error_message(check=check, error=outcome.error, limits=limits)
+    if check.kind == CheckKind.TIME:
+        if source.termination != Termination.COMPLETED:
+            # Frames sent before the run broke down prove nothing about its speed.
+            return False, f"the timed run did not end normally: {_unfinished_message(run=source, limits=limits)}"
+        outcome = replace(outcome, seconds=source.run_seconds)
+    judged = outcome
+    if check.metric:
+        if isinstance(outcome.value, NotNumeric):
+            return False, f"returned a {outcome.value.type_name}, expected a number or a numpy array"
+        measured = runs.metrics.get(call_id)
+        if measured is None or measured.error is not None:
+            return False, _unmeasured_message(check=check, measured=measured)
+        judged = replace(measured, seconds=outcome.seconds)
+    passed, message = _judge_outcome(check=check, outcome=judged, expected=expected.get(call_id))
+    if not passed and check.hidden:
+        # Shapes, bounds and values of a hidden check stay hidden: only the
+        # student's own result may be described.
+        message = check.message or _hidden_failure(check=check, value=outcome.value)
+    elif not passed and check.message:
+        message = f"{check.message} ({message})"
+    return passed, message
+
+
+def _unmeasured_message(*, check: CheckSpec, measured: CallOutcome | None) -> str:
+    """The metric (instructor code, run without the student's) failed on this result,
+    typically one of the wrong shape; its error is shown for visible checks only."""
+    error = measured.error if measured is not None else None
+    detail = f": {error.type}: {error.message}" if error is not None and not check.hidden else ""
+    unmeasured = f"your result could not be measured{detail}"
+    return f"{check.message} ({unmeasured})" if check.message else unmeasured
+
+
+def _call_error_message(*, check: CheckSpec, error: StudentError, limits: Limits) -> str:
+    if error.in_setup:
+        return error_message(error, limits=limits)
+    if check.hidden:
+        # The message could name the hidden call's arguments: the exception type only.
+        raised = f"raised {error.type}" if error.type != "MemoryError" else error_message(error, limits=limits)
+        return f"{check.message} ({raised})" if check.message else f"{raised} on a hidden case"
+    described = error_message(error, limits=limits)
+    return f"{check.message} ({described})" if check.message else described
+
+
+def _with_requirements(*, checks: Sequence[CheckSpec], own: dict[str, tuple[bool, str]]) -> dict[str, tuple[bool, str]]:
+    """A check that passed on its own still fails while a check it requires fails."""
+    requires = {check.name: [name for name in check.requires if name in own] for check in checks}
+    final: dict[str, tuple[bool, str]] = {}
+
+    def settle(name: str, path: tuple[str, ...]) -> bool:
+        if name not in final:
+            passed, message = own[name]
+            # A circle (refused when the exercise is saved) counts as not passing.
+            waiting = [r for r in requires[name] if r in path or not settle(r, (*path, name))]
+            if passed and waiting:
+                verb = "passes" if len(waiting) == 1 else "pass"
+                final[name] = (False, f"not scored until {_names(waiting)} {verb} (this check on its own: passed)")
+            else:
+                final[name] = (passed, message)
+        return final[name][0]
+
+    for check in checks:
+        settle(check.name, ())
+    return final
+
+
+def _names(names: Sequence[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def _hidden_failure(*, check: CheckSpec, value: Value | None) -> str:
@@ -294,7 +498,7 @@ def _summary(*, run: SandboxRun, verdicts: list[CheckVerdict], limits: Limits, c
 
 def _unfinished_message(*, run: SandboxRun, limits: Limits) -> str:
     if run.module_error is not None:
-        return f"not run: {module_error_message(run.module_error, limits=limits)}"
+        return "not run"  # the summary says why, once
     match run.termination:
         case Termination.TIME_LIMIT:
             return f"time limit of {_number(limits.wall_seconds)} s exceeded"
@@ -338,15 +542,14 @@ def _judge_outcome(*, check: CheckSpec, outcome: CallOutcome, expected: dict[str
     assert value is not None  # an outcome without an error carries a value
     kind = CheckKind(check.kind)
     if kind == CheckKind.UNCHANGED:
-        return _judge_unchanged(check=check, outcome=outcome)
+        return _judge_unchanged(check=check, outcome=outcome, expected=expected)
     if isinstance(value, NotNumeric):
         return False, f"returned a {value.type_name}, expected a number or a numpy array"
     match kind:
         case CheckKind.CLOSE:
             return _judge_close(check=check, value=value, expected=expected)
         case CheckKind.FINITE:
-            finite = math.isfinite(value) if isinstance(value, float) else bool(np.all(np.isfinite(value)))
-            return finite, "passed" if finite else f"returned non-finite values: {describe(value)}"
+            return _judge_finite(value=value, expected=expected)
         case CheckKind.SCALAR:
             scalar = isinstance(value, float)
             return scalar, "passed" if scalar else f"returned {describe(value)}, expected a single number"
@@ -357,25 +560,51 @@ def _judge_outcome(*, check: CheckSpec, outcome: CallOutcome, expected: dict[str
         case CheckKind.RANGE:
             return _judge_range(check=check, value=value)
         case CheckKind.TIME:
-            assert check.seconds is not None
-            fast = _fast_enough(check=check, seconds=outcome.seconds)
-            took = f"took {_number(outcome.seconds)} s"
-            return fast, took if fast else f"{took}, more than the {_number(check.seconds)} s allowed"
+            return _judge_time(check=check, value=value, seconds=outcome.seconds, expected=expected)
     raise AssertionError(kind)  # pragma: no cover
+
+
+def _judge_finite(*, value: float | np.ndarray, expected: dict[str, Any] | None) -> tuple[bool, str]:
+    if isinstance(value, float):
+        finite = math.isfinite(value)
+    else:
+        reference_shape = expected["shape"] if expected else None
+        if value.size == 0 and (reference_shape is None or math.prod(reference_shape) > 0):
+            return False, "returned an empty array; there is nothing to be finite"
+        finite = bool(np.all(np.isfinite(value)))
+    return finite, "passed" if finite else f"returned non-finite values: {describe(value)}"
+
+
+def _judge_time(
+    *, check: CheckSpec, value: float | np.ndarray, seconds: float, expected: dict[str, Any] | None
+) -> tuple[bool, str]:
+    correct, why = _judge_close(check=check, value=value, expected=expected)
+    if not correct:
+        return (
+            False,
+            f"the timed call's result differs from the reference's ({why}); a fast wrong answer does not count",
+        )
+    assert check.seconds is not None
+    fast = _fast_enough(check=check, seconds=seconds)
+    took = f"took {_number(seconds)} s"
+    return fast, took if fast else f"{took}, more than the {_number(check.seconds)} s allowed"
 
 
 def _judge_close(*, check: CheckSpec, value: float | np.ndarray, expected: dict[str, Any] | None) -> tuple[bool, str]:
     if expected is None:
         return False, "no reference value to compare with"
     want = _decode_expected(expected)
+    # The reference's value is shown only where the instructor chose to: replaying the
+    # numbers of one verdict must not be a way to pass.
+    show = check.show_expected and not check.hidden
     if isinstance(want, float):
         if not isinstance(value, float):
             return False, f"returned {describe(value)}, expected a single number"
         ok = _close(value, want, rtol=check.effective_rtol, atol=check.effective_atol)
         if ok:
             return True, "passed"
-        if check.hidden:
-            return False, f"got {_number(value)}"
+        if not show:
+            return False, f"got {_number(value)}, not within the tolerance of the reference's value"
         shown_want, shown_got = _distinct(want, value)
         return False, f"expected {shown_want}, got {shown_got}"
     assert isinstance(want, np.ndarray)
@@ -389,6 +618,8 @@ def _judge_close(*, check: CheckSpec, value: float | np.ndarray, expected: dict[
     where = f"{sum(bad.ravel())} of {want.size} elements differ"
     if check.hidden:
         return False, where
+    if not show:
+        return False, f"{where}; at index {index}: got {_number(float(got[index]))}"
     shown_want, shown_got = _distinct(float(want[index]), float(got[index]))
     return False, f"{where}; at index {index}: expected {shown_want}, got {shown_got}"
 
@@ -414,11 +645,16 @@ def _judge_shape(*, value: float | np.ndarray, expected: dict[str, Any] | None) 
     return ok, "passed" if ok else f"returned {describe(value)}, expected an array of shape {_shape(tuple(want))}"
 
 
-def _judge_unchanged(*, check: CheckSpec, outcome: CallOutcome) -> tuple[bool, str]:
+def _judge_unchanged(*, check: CheckSpec, outcome: CallOutcome, expected: dict[str, Any] | None) -> tuple[bool, str]:
+    """The inputs as returned after the call against the inputs as the reference's run
+    received them: the student's process reports only the first."""
+    if expected is None:
+        return False, "no reference value to compare with"
+    stored = expected["inputs"]
     changed = [
         name
         for name in check.track
-        if name not in outcome.digests_before or outcome.digests_before.get(name) != outcome.digests_after.get(name)
+        if name not in stored or not _same_input(stored[name], outcome.inputs_after.get(name))
     ]
     if not changed:
         return True, "passed"
@@ -488,3 +724,35 @@ def _distinct(want: float, got: float) -> tuple[str, str]:
         if shown[0] != shown[1]:
             return shown
     return repr(want), repr(got)
+
+
+# Submissions count variants modulo this (every number of variants up to 10 divides it),
+# so that variant n % check.variants keeps rotating for every check.
+VARIANT_CYCLE = 2520
+
+
+def judge_every_variant(
+    *, checks: Sequence[CheckSpec], expected: dict[str, Any], runs: Runs, limits: Limits
+) -> Verdict:
+    """The reference's runs hold every variant: a check passes only when it passes on
+    each, and says on which it failed."""
+    count = max((check.variants for check in checks), default=1)
+    verdicts = [judge(checks=checks, expected=expected, runs=runs, limits=limits, variant=k) for k in range(count)]
+    merged = []
+    for position, check in enumerate(checks):
+        failed = [
+            (k, v.checks[position]) for k, v in enumerate(verdicts[: check.variants]) if not v.checks[position].passed
+        ]
+        if not failed:
+            merged.append(verdicts[0].checks[position])
+            continue
+        k, first = failed[0]
+        where = f" (variant {k + 1} of {check.variants})" if check.variants > 1 else ""
+        merged.append(replace(first, message=f"{first.message}{where}"))
+    passed = sum(1 for verdict in merged if verdict.passed)
+    summary = (
+        verdicts[0].summary
+        if passed < len(merged) or runs.main.module_error
+        else f"{passed} of {len(merged)} checks passed"
+    )
+    return Verdict(checks=tuple(merged), summary=summary)

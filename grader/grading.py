@@ -26,9 +26,18 @@ from django.utils import timezone
 
 from accounts.roles import user_pk
 from config.errors import Refusal, ServiceError
-from grader.checks import ExpectedProblem, expected_from_reference, judge, limits_for, run_checks
+from grader.checks import (
+    VARIANT_CYCLE,
+    ExpectedProblem,
+    expected_from_reference,
+    judge,
+    judge_every_variant,
+    limits_for,
+    run_checks,
+)
 from grader.models import GradingJob, GradingResult, JobState, Submission, SubmissionStatus
 from grader.selectors import submission_result
+from grader.strength import strength_report
 from lti.passback import passbacks_record_for_result
 from questions.exercises import CheckSpec, grading_spec_checks, grading_spec_max_score
 from questions.models import Exercise, ExerciseKey, KeyStatus
@@ -87,7 +96,12 @@ def submission_create(*, user: AbstractBaseUser | AnonymousUser, exercise: Exerc
     owner = cast("User", user)  # an authenticated request's user is the user model's instance
     now = timezone.now()
     with transaction.atomic():
-        submission = Submission.objects.create(user=owner, exercise=exercise, key=key, code=code, created_at=now)
+        # The student's n-th submission gets variant n of every check's inputs, so two in a
+        # row never see the same numbers (see ExerciseCheck.variants).
+        variant = Submission.objects.filter(user=owner, exercise=exercise).count() % VARIANT_CYCLE
+        submission = Submission.objects.create(
+            user=owner, exercise=exercise, key=key, code=code, created_at=now, variant=variant
+        )
         job = GradingJob.objects.create(
             submission=submission, attempt=1, created_at=now, available_at=now, enqueued_at=now
         )
@@ -172,10 +186,15 @@ def _grade(*, job: GradingJob, claimed_at: datetime, runner: SandboxRunner) -> N
     checks, limits = _grading_plan(key=key)
     started = time.perf_counter()
     runs = run_checks(
-        runner=runner, code=submission.code, checks=checks, entry_points=key.spec["entry_points"], limits=limits
+        runner=runner,
+        code=submission.code,
+        checks=checks,
+        entry_points=key.spec["entry_points"],
+        limits=limits,
+        variant=submission.variant,
     )
     sandbox_seconds = time.perf_counter() - started
-    verdict = judge(checks=checks, expected=key.expected, run=runs.main, limits=limits, alone=runs.alone)
+    verdict = judge(checks=checks, expected=key.expected, runs=runs, limits=limits, variant=submission.variant)
     checks_seconds = time.perf_counter() - started - sandbox_seconds
     timings = {
         "queue": (claimed_at - job.enqueued_at).total_seconds(),
@@ -362,8 +381,8 @@ def exercise_key_validate(*, key_id: int, runner: SandboxRunner = _default_runne
         ExerciseKey.objects.filter(pk=key_id, status=KeyStatus.RUNNING).update(status=KeyStatus.PENDING)
         raise
     try:
-        expected = expected_from_reference(checks=checks, run=runs.main)
-        verdict = judge(checks=checks, expected=expected, run=runs.main, limits=limits, alone=runs.alone)
+        expected = expected_from_reference(checks=checks, runs=runs)
+        verdict = judge_every_variant(checks=checks, expected=expected, runs=runs, limits=limits)
     except ExpectedProblem as exc:
         return _key_finish(key=key, status=KeyStatus.INVALID, expected={}, report=[], summary=str(exc), score=None)
     except Exception as exc:
@@ -372,6 +391,17 @@ def exercise_key_validate(*, key_id: int, runner: SandboxRunner = _default_runne
         summary = f"validation failed on the grader's side ({type(exc).__name__}: {exc}); run Validate again"
         return _key_finish(key=key, status=KeyStatus.INVALID, expected={}, report=[], summary=summary, score=None)
     status = KeyStatus.VALID if verdict.max_score > 0 and verdict.score == verdict.max_score else KeyStatus.INVALID
+    strength: dict[str, object] = {}
+    if status == KeyStatus.VALID:
+        strength = strength_report(
+            runner=runner,
+            checks=checks,
+            expected=expected,
+            entry_points=key.spec["entry_points"],
+            limits=limits,
+            reference=key.spec["reference_solution"],
+            starter=key.exercise.starter_code,
+        )
     return _key_finish(
         key=key,
         status=status,
@@ -379,6 +409,7 @@ def exercise_key_validate(*, key_id: int, runner: SandboxRunner = _default_runne
         report=[check.as_json() for check in verdict.checks],
         summary=verdict.summary,
         score=verdict.score,
+        strength=strength,
     )
 
 
@@ -390,11 +421,13 @@ def _key_finish(
     report: list[dict[str, object]],
     summary: str,
     score: Decimal | None,
+    strength: dict[str, object] | None = None,
 ) -> str:
     spec_max = grading_spec_max_score(spec=key.spec)
     ExerciseKey.objects.filter(pk=key.pk, status=KeyStatus.RUNNING).update(
         status=status,
         expected=expected,
+        strength=strength or {},
         report=[{**row, "message": storable(str(row["message"]))} for row in report],
         summary=storable(summary),
         reference_score=score,

@@ -40,6 +40,7 @@ EXERCISE_KEYS = (
 CHECK_KEYS = (
     "name", "kind", "points", "hidden", "description", "message", "seed", "setup", "call",
     "rtol", "atol", "lower", "upper", "seconds", "track", "of", "wrt", "step",
+    "requires", "metric", "variants", "show_expected",
 )  # fmt: skip
 
 
@@ -107,7 +108,7 @@ def parse_exercise_folder(folder: Path) -> ExerciseSpec:
         file = {"reference_solution": REFERENCE_FILE, "starter_code": STARTER_FILE}.get(field)
         where = str(folder / file) if file else source
         raise QuestionFileError(source=where, line=key_line(path, field) if not file else 0, message=message)
-    if problems_list := checks_problems(checks=spec.checks):
+    if problems_list := checks_problems(checks=spec.checks, entry_points=spec.entry_points):
         raise QuestionFileError(source=source, line=key_line(path, "checks"), message=problems_list[0])
     return spec
 
@@ -115,9 +116,8 @@ def parse_exercise_folder(folder: Path) -> ExerciseSpec:
 def _parse_check(data: dict[str, Any], *, source: str) -> CheckSpec:
     line = data["__line__"]
     _refuse_unknown(data, allowed=CHECK_KEYS, source=source)
-    track = data.get("track", [])
-    if not isinstance(track, list) or not all(isinstance(name, str) for name in track):
-        raise QuestionFileError(source=source, line=line, message="'track' must be a list of input names")
+    track = _names(data, "track", what="input names", source=source)
+    requires = _names(data, "requires", what="check names", source=source)
     check = CheckSpec(
         name=_text(data, "name", source=source, required=True),
         kind=_text(data, "kind", source=source, required=True),
@@ -133,16 +133,27 @@ def _parse_check(data: dict[str, Any], *, source: str) -> CheckSpec:
         lower=_float(data, "lower", source=source),
         upper=_float(data, "upper", source=source),
         seconds=_float(data, "seconds", source=source),
-        track=tuple(track),
+        track=track,
         of=_text(data, "of", source=source).strip(),
         wrt=_text(data, "wrt", source=source).strip(),
         step=_float(data, "step", source=source),
+        requires=requires,
+        metric=_text(data, "metric", source=source).strip(),
+        variants=_integer(data, "variants", default=1, source=source),
+        show_expected=_boolean(data, "show_expected", default=False, source=source),
     )
     present = frozenset(key for key in data if key in OPTIONAL_CHECK_KEYS)
     if problems := check_problems(check=check, present=present):
         message = next(iter(problems.values()))
         raise QuestionFileError(source=source, line=line, message=f"check {check.name!r}: {message}")
     return check
+
+
+def _names(data: dict[str, Any], key: str, *, what: str, source: str) -> tuple[str, ...]:
+    names = data.get(key, [])
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise QuestionFileError(source=source, line=_line(data, key), message=f"{key!r} must be a list of {what}")
+    return tuple(names)
 
 
 def _line(data: dict[str, Any], key: str) -> int:
@@ -278,6 +289,14 @@ def render_check(check: CheckSpec) -> dict[str, Any]:
     if check.setup:
         data["setup"] = check.setup if check.setup.endswith("\n") else check.setup + "\n"
     data["call"] = check.call
+    if check.metric:
+        data["metric"] = check.metric
+    if check.requires:
+        data["requires"] = _Names(check.requires)
+    if check.variants != 1:
+        data["variants"] = check.variants
+    if check.show_expected:
+        data["show_expected"] = True
     for key in ("of", "wrt"):
         if value := getattr(check, key):
             data[key] = value

@@ -7,6 +7,7 @@ used by the admin form, the file importer and the key builder alike.
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import keyword
@@ -31,17 +32,22 @@ KIND_KEYS: dict[str, frozenset[str]] = {
     CheckKind.UNCHANGED: frozenset({"track"}),
     CheckKind.GRADIENT: frozenset({"of", "wrt", "step", "rtol", "atol"}),
     CheckKind.RANGE: frozenset({"lower", "upper"}),
-    CheckKind.TIME: frozenset({"seconds"}),
+    # A time check's value must also match the reference's (a fast wrong answer is no answer).
+    CheckKind.TIME: frozenset({"seconds", "rtol", "atol"}),
 }
 # The kind-specific keys (see KIND_KEYS); a check carries only its kind's.
 OPTIONAL_CHECK_KEYS = frozenset({"rtol", "atol", "lower", "upper", "seconds", "track", "of", "wrt", "step"})
-DEFAULT_RTOL = {CheckKind.CLOSE: 1e-7, CheckKind.GRADIENT: 1e-4}
-DEFAULT_ATOL = {CheckKind.CLOSE: 1e-9, CheckKind.GRADIENT: 1e-6}
+DEFAULT_RTOL = {CheckKind.CLOSE: 1e-7, CheckKind.GRADIENT: 1e-4, CheckKind.TIME: 1e-6}
+DEFAULT_ATOL = {CheckKind.CLOSE: 1e-9, CheckKind.GRADIENT: 1e-6, CheckKind.TIME: 1e-9}
 DEFAULT_STEP = 1e-5
+MAX_VARIANTS = 10
+# Variant k of a check seeds its `rng` with seed + VARIANT_SEED_STRIDE * k.
+VARIANT_SEED_STRIDE = 1000
 # What an answer key stores, by version; part of every fingerprint, so keys validated
 # under an older format are validated again. 2: gradient checks store the reference's
 # finite differences (format 1 keys had none, and failed every correct gradient).
-KEY_FORMAT = 2
+# 3: values per seeded variant, tracked inputs as values, finite and time checks' values.
+KEY_FORMAT = 3
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -64,6 +70,21 @@ class CheckSpec:
     of: str = ""
     wrt: str = ""
     step: float | None = None
+    # Checks that must pass before this one scores (a property pays only for real work).
+    requires: tuple[str, ...] = ()
+    # An expression of `result` and the inputs, evaluated in a run without the student's
+    # code: what the check judges instead of the call's own value.
+    metric: str = ""
+    variants: int = 1
+    show_expected: bool = False
+
+    def call_id(self, variant: int) -> str:
+        """The sandbox call (and answer-key entry) of this check's variant `variant`."""
+        k = variant % self.variants
+        return self.name if k == 0 else f"{self.name}@{k}"
+
+    def variant_seed(self, variant: int) -> int:
+        return self.seed + VARIANT_SEED_STRIDE * (variant % self.variants)
 
     @property
     def effective_rtol(self) -> float:
@@ -138,6 +159,16 @@ def check_problems(*, check: CheckSpec, present: frozenset[str]) -> dict[str, st
         problems["call"] = problem
     if check.setup and (problem := _compile_problem(check.setup, mode="exec", what="setup")):
         problems["setup"] = problem
+    if check.metric and (problem := _compile_problem(check.metric.strip(), mode="eval", what="metric")):
+        problems["metric"] = problem
+    if check.metric and kind in (CheckKind.UNCHANGED, CheckKind.GRADIENT):
+        problems["metric"] = f"A {kind} check judges the call itself; it takes no metric."
+    if not 1 <= check.variants <= MAX_VARIANTS:
+        problems["variants"] = f"Variants are between 1 and {MAX_VARIANTS}."
+    if not all(CHECK_NAME.match(name) for name in check.requires):
+        problems["requires"] = "Required checks are named by their check names, e.g. 'random-cases'."
+    elif check.name in check.requires:
+        problems["requires"] = "A check cannot require itself."
     if check.points < 0:
         problems["points"] = "Points must be zero or more."
     for key in ("rtol", "atol", "seconds", "step"):
@@ -200,18 +231,68 @@ def exercise_problems(*, spec: ExerciseSpec) -> dict[str, str]:
     return problems
 
 
-def checks_problems(*, checks: Sequence[CheckSpec]) -> list[str]:
-    """Problems that span checks."""
+def checks_problems(*, checks: Sequence[CheckSpec], entry_points: Sequence[str] | None = None) -> list[str]:
+    """Problems that span checks (and, given the exercise's functions, each call's form)."""
     problems = []
     names = [check.name for check in checks]
     duplicates = sorted({name for name in names if names.count(name) > 1})
     if duplicates:
         problems.append(f"Check names must be unique; repeated: {', '.join(duplicates)}.")
+    known = set(names)
+    for check in checks:
+        if unknown := [name for name in check.requires if name not in known]:
+            problems.append(f"Check {check.name!r} requires {', '.join(unknown)}, which no check is called.")
+    if cycle := requires_cycle(checks=checks):
+        problems.append(f"Checks cannot require each other in a circle: {' -> '.join(cycle)}.")
+    if entry_points is not None:
+        for check in checks:
+            if check.call.strip() and (problem := call_problem(call=check.call, entry_points=entry_points)):
+                problems.append(f"Check {check.name!r}: {problem}")
     if not checks:
         problems.append("An exercise needs at least one check.")
     elif sum((check.points for check in checks), Decimal(0)) <= 0:
         problems.append("The checks must be worth some points in all.")
     return problems
+
+
+def requires_cycle(*, checks: Sequence[CheckSpec]) -> list[str]:
+    """A circle of `requires` as names (first repeated last), or [] when there is none."""
+    needs = {check.name: [name for name in check.requires if name != check.name] for check in checks}
+    done: set[str] = set()
+
+    def visit(name: str, path: list[str]) -> list[str]:
+        if name in path:
+            return [*path[path.index(name) :], name]
+        if name in done or name not in needs:
+            return []
+        for required in needs[name]:
+            if cycle := visit(required, [*path, name]):
+                return cycle
+        done.add(name)
+        return []
+
+    for name in needs:
+        if cycle := visit(name, []):
+            return cycle
+    return []
+
+
+def call_problem(*, call: str, entry_points: Sequence[str]) -> str | None:
+    """A call must return what one of the student's functions returned: anything computed
+    from that result inside the sandbox (float(...), np.mean(...), a difference) could be
+    altered by the student's code, so it belongs in a metric, computed outside."""
+    try:
+        tree = ast.parse(call.strip(), mode="eval")
+    except SyntaxError:
+        return None  # reported by check_problems
+    node = tree.body
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in entry_points:
+        return None
+    functions = ", ".join(entry_points) or "the exercise's functions"
+    return (
+        f"the call must be a call of one of the student's functions ({functions}), e.g. 'fit(X, y)'; "
+        "compute anything from its result in `metric` (with `result`), which runs outside the student's code."
+    )
 
 
 def check_to_spec(*, check: ExerciseCheck) -> CheckSpec:
@@ -234,6 +315,10 @@ def check_to_spec(*, check: ExerciseCheck) -> CheckSpec:
         of=check.of,
         wrt=check.wrt,
         step=check.step,
+        requires=track_names(check.requires),
+        metric=check.metric,
+        variants=check.variants,
+        show_expected=check.show_expected,
     )
 
 
@@ -270,14 +355,24 @@ def grading_spec(*, spec: ExerciseSpec) -> dict[str, Any]:
         "time_limit_seconds": spec.time_limit_seconds,
         "memory_limit_mb": spec.memory_limit_mb,
         "reference_solution": spec.reference_solution,
-        "checks": [{**asdict(check), "points": str(check.points), "track": list(check.track)} for check in spec.checks],
+        "checks": [
+            {**asdict(check), "points": str(check.points), "track": list(check.track), "requires": list(check.requires)}
+            for check in spec.checks
+        ],
     }
 
 
 def grading_spec_checks(*, spec: dict[str, Any]) -> list[CheckSpec]:
     """The checks of a snapshotted grading spec, as CheckSpecs again."""
     return [
-        CheckSpec(**{**check, "points": Decimal(check["points"]), "track": tuple(check["track"])})
+        CheckSpec(
+            **{
+                **check,
+                "points": Decimal(check["points"]),
+                "track": tuple(check["track"]),
+                "requires": tuple(check.get("requires", ())),
+            }
+        )
         for check in spec["checks"]
     ]
 

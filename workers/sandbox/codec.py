@@ -27,7 +27,6 @@ MAX_TYPE_CHARS = 200
 MAX_MESSAGE_CHARS = 2000
 MAX_FLOAT_CHARS = 40
 MAX_LINE = 10_000_000
-HEX_DIGEST_CHARS = 64
 
 
 class ProtocolViolation(Exception):
@@ -49,6 +48,7 @@ def encode_job(job: SandboxJob) -> bytes:
                 "fd_of": call.fd_of,
                 "fd_wrt": call.fd_wrt,
                 "fd_step": call.fd_step,
+                "bind": {name: encode_value(value) for name, value in call.bind.items()},
             }
             for call in job.calls
         ],
@@ -61,6 +61,21 @@ def encode_job(job: SandboxJob) -> bytes:
         },
     }
     return json.dumps(doc, separators=(",", ":"), allow_nan=False).encode()
+
+
+def encode_value(value: float | np.ndarray) -> dict[str, Any]:
+    """A float or an array as the harness encodes its results (trusted data going in)."""
+    if isinstance(value, float):
+        return {"k": "f", "v": value.hex()}
+    little = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
+    if little.dtype.str not in ARRAY_DTYPES or little.ndim == 0:
+        raise ValueError(f"cannot send an array of dtype {value.dtype} and shape {value.shape}")
+    return {
+        "k": "a",
+        "dtype": little.dtype.str,
+        "shape": list(little.shape),
+        "data": base64.b64encode(little.tobytes()).decode("ascii"),
+    }
 
 
 def _reject_constant(name: str) -> Any:
@@ -195,13 +210,10 @@ def decode_value(value: Any, max_elements: int) -> Value:
     raise ProtocolViolation("unknown value kind")
 
 
-def decode_digests(value: Any, track: tuple[str, ...]) -> dict[str, str]:
+def decode_inputs(value: Any, track: tuple[str, ...], max_elements: int) -> dict[str, Value]:
     if type(value) is not dict or set(value) != set(track):
-        raise ProtocolViolation("digests do not name the tracked inputs")
-    for digest in value.values():
-        if type(digest) is not str or len(digest) != HEX_DIGEST_CHARS or digest.strip("0123456789abcdef"):
-            raise ProtocolViolation("digest is not a sha256 hex digest")
-    return dict(value)
+        raise ProtocolViolation("tracked inputs do not name the tracked inputs")
+    return {name: decode_value(item, max_elements) for name, item in value.items()}
 
 
 def decode_call(obj: dict[str, Any], call: SandboxCall, *, seconds: float, max_elements: int) -> CallOutcome:
@@ -209,7 +221,7 @@ def decode_call(obj: dict[str, Any], call: SandboxCall, *, seconds: float, max_e
         raise ProtocolViolation("expected a call frame")
     if obj.get("id") != call.id:
         raise ProtocolViolation("call frame for an unexpected call id")
-    optional = {"db", "da"} if call.track else set()
+    optional = {"ib", "ia"} if call.track else set()
     if "e" in obj:
         _keys(obj, {"t", "id", "e"}, optional)
         value: Value | None = None
@@ -219,8 +231,8 @@ def decode_call(obj: dict[str, Any], call: SandboxCall, *, seconds: float, max_e
         value, error = decode_value(obj["v"], max_elements), None
         if call.fd_of and "fd" not in obj:
             raise ProtocolViolation("gradient check values are missing")
-    if ("db" in obj) != ("da" in obj) or (call.track and "e" not in obj and "db" not in obj):
-        raise ProtocolViolation("digests are incomplete")
+    if ("ib" in obj) != ("ia" in obj) or (call.track and "e" not in obj and "ib" not in obj):
+        raise ProtocolViolation("tracked inputs are incomplete")
     fd_values: tuple[float, ...] = ()
     if "fd" in obj:
         fd = obj["fd"]
@@ -231,8 +243,8 @@ def decode_call(obj: dict[str, Any], call: SandboxCall, *, seconds: float, max_e
         id=call.id,
         value=value,
         error=error,
-        digests_before=decode_digests(obj["db"], call.track) if "db" in obj else {},
-        digests_after=decode_digests(obj["da"], call.track) if "da" in obj else {},
+        inputs_before=decode_inputs(obj["ib"], call.track, max_elements) if "ib" in obj else {},
+        inputs_after=decode_inputs(obj["ia"], call.track, max_elements) if "ia" in obj else {},
         fd_values=fd_values,
         seconds=seconds,
     )

@@ -44,9 +44,13 @@ class SandboxCall:
     expr: str
     setup: str = ""
     seed: int = 0
-    # Report a digest of each of these input names before and after the call, so the
-    # trusted side can tell whether the student's function modified its arguments.
+    # Send back the value of each of these inputs before and after the call. The trusted
+    # side compares the values after the call with the inputs as the reference's run
+    # saw them (the student's own "before" is never believed).
     track: tuple[str, ...] = ()
+    # Plain data bound as inputs after the setup (a float or an array): how a metric
+    # receives the `result` the student's call returned, in a run without student code.
+    bind: dict[str, float | np.ndarray] = field(default_factory=dict)
     # Gradient checks: after `expr`, evaluate `fd_of` with the input named `fd_wrt`
     # replaced by copies perturbed by +fd_step and -fd_step along each coordinate in
     # turn; the values come back in `CallOutcome.fd_values` as [f(w+h e0), f(w-h e0),
@@ -96,9 +100,10 @@ class CallOutcome:
     id: str
     value: Value | None = None  # None when error is set
     error: StudentError | None = None
-    # Set only for calls with `track`: name -> hex digest, before and after the call.
-    digests_before: dict[str, str] = field(default_factory=dict)
-    digests_after: dict[str, str] = field(default_factory=dict)
+    # Set only for calls with `track`: name -> the input's value, before and after the
+    # call (a list arrives as an array; anything that is not numeric as NotNumeric).
+    inputs_before: dict[str, Value] = field(default_factory=dict)
+    inputs_after: dict[str, Value] = field(default_factory=dict)
     # Set only for calls with `fd_of`: the perturbed function values, as plain floats.
     fd_values: tuple[float, ...] = ()
     # Measured on the trusted side from the arrival of the previous frame (or of the

@@ -21,7 +21,6 @@ import collections
 import contextlib
 import ctypes
 import fcntl
-import hashlib
 import json
 import linecache
 import os
@@ -570,10 +569,15 @@ def warm_up(channel: socket.socket) -> None:
     "submission" module and its source in linecache)."""
     reporter = Reporter(1 << 20)
     reporter.write = lambda _fd, data: memoryview(data).nbytes
+
+    def fresh() -> dict[str, Any]:
+        job: dict[str, Any] = json.loads(json.dumps(WARM_UP_JOB))  # the harness consumes its job
+        return job
+
     steps: list[Callable[[], object]] = [
-        lambda: json.loads(json.dumps(WARM_UP_JOB)),
-        lambda: Harness(WARM_UP_JOB | {"calls": WARM_UP_JOB["calls"][:1]}, reporter).run(),
-        lambda: Harness(WARM_UP_JOB, reporter).run(),
+        fresh,
+        lambda: Harness(fresh() | {"calls": fresh()["calls"][:1]}, reporter).run(),
+        lambda: Harness(fresh(), reporter).run(),
     ]
     for step in steps:
         if select.select([channel], [], [], 0)[0]:
@@ -702,6 +706,10 @@ class Harness:
     def run(self) -> int:
         calls: list[dict[str, Any]] = self.job["calls"]
         inputs = [self.setup(call) for call in calls]
+        for call in calls:
+            # How the inputs were built is not the student's to read (frames reach this
+            # harness): only the inputs themselves and the expressions remain.
+            del call["setup"], call["seed"]
         module = types.ModuleType("submission")
         module.__file__ = STUDENT_FILE
         code: str = self.job["code"]
@@ -729,10 +737,19 @@ class Harness:
         namespace: dict[str, Any] = {"np": np, "rng": np.random.default_rng(int(call["seed"]))}
         try:
             exec(compile(call["setup"], f"<setup {call['id']}>", "exec"), namespace)  # noqa: S102
+            for name, value in call.get("bind", {}).items():
+                namespace[name] = self.decode(value)
         except BaseException as exc:
             return {"__error__": self.describe(exc, in_setup=True)}
         namespace.pop("__builtins__", None)
         return namespace
+
+    def decode(self, value: dict[str, Any]) -> Any:
+        """Trusted data from the host (a metric's `result`): a float or an array."""
+        if value["k"] == "f":
+            return float.fromhex(value["v"])
+        raw = base64.b64decode(value["data"])
+        return self.np.frombuffer(raw, dtype=value["dtype"]).reshape(value["shape"]).copy()
 
     def call(self, call: dict[str, Any], inputs: dict[str, Any], student: dict[str, Any]) -> dict[str, Any]:
         frame: dict[str, Any] = {"t": "call", "id": call["id"]}
@@ -743,7 +760,7 @@ class Harness:
         namespace = dict(student)
         namespace.update(inputs)
         if track:
-            frame["db"] = {name: self.digest(inputs, name) for name in track}
+            frame["ib"] = {name: self.encode_input(inputs.get(name)) for name in track}
         fd_base = self.fd_snapshot(inputs.get(call["fd_wrt"])) if call["fd_of"] else None
         try:
             value = eval(compile(call["expr"], CHECK_FILE, "eval"), namespace)  # noqa: S307
@@ -755,7 +772,7 @@ class Harness:
             frame.pop("v", None)
             frame["e"] = self.describe(exc)
         if track:
-            frame["da"] = {name: self.digest(inputs, name) for name in track}
+            frame["ia"] = {name: self.encode_input(inputs.get(name)) for name in track}
         return frame
 
     # -- gradient checks ----------------------------------------------------------------
@@ -832,44 +849,22 @@ class Harness:
         # The C-level name: a metaclass cannot make __name__ run code here.
         return {"k": "n", "t": str(type.__dict__["__name__"].__get__(kind, type))[:TYPE_NAME_CHARS]}
 
-    def digest(self, inputs: dict[str, Any], name: str) -> str:
-        h = hashlib.sha256()
-        if name in inputs:
-            self.feed(h, inputs[name], 0)
-        else:
-            h.update(b"missing")
-        return h.hexdigest()
-
-    def feed(self, h: Any, value: Any, depth: int) -> None:
-        """Digest exact built-in types by content; anything else only by type and identity."""
-        kind = type(value)
-        if depth > 20:
-            h.update(b"deep")
-        elif kind is self.ndarray and value.dtype.kind != "O":
-            h.update(f"A{value.dtype.str}{value.shape}".encode())
-            h.update(self.np.ascontiguousarray(value).tobytes())
-        elif kind in (list, tuple):
-            h.update(f"{kind.__name__}{len(value)}[".encode())
-            for item in value:
-                self.feed(h, item, depth + 1)
-            h.update(b"]")
-        elif kind is dict:
-            h.update(f"dict{len(value)}{{".encode())
-            for key, item in value.items():
-                self.feed(h, key, depth + 1)
-                self.feed(h, item, depth + 1)
-            h.update(b"}")
-        elif kind in (int, float, bool, str, bytes, complex, type(None)) or kind in self.real_scalars:
-            h.update(f"{kind.__name__}:{value!r};".encode())
-        else:
-            h.update(f"obj:{id(kind)}:{id(value)};".encode())
+    def encode_input(self, value: Any) -> dict[str, Any]:
+        """A tracked input as data; a list or tuple as the array it holds."""
+        if type(value) in (list, tuple):
+            try:
+                value = self.np.array(value)
+            except BaseException:
+                return {"k": "n", "t": "sequence"}
+        return self.encode(value)
 
     def describe(self, exc: BaseException, *, in_setup: bool = False) -> dict[str, Any]:
         if isinstance(exc, MemoryError):
             self.reserve = None  # room to describe it
         kind = "MemoryError" if isinstance(exc, MemoryError) else type(exc).__name__
         try:
-            message = str(exc)
+            # A SyntaxError's str() repeats the file and line, which `line` already says.
+            message = str(exc.msg) if isinstance(exc, SyntaxError) and exc.msg else str(exc)
         except BaseException:
             message = "<exception message could not be shown>"
         if len(message) > MESSAGE_CHARS:
