@@ -15,12 +15,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.pagination import paginated_response, paginated_schema
-from questions.exercises import signature_name
+from questions.exercises import exercise_to_spec, grading_spec, signature_name
 from questions.markdown import render_markdown
 from questions.models import Choice, Exercise, Question, Quiz
 from questions.selectors import (
     exercise_get_visible,
     exercise_list_visible,
+    exercise_serving_spec,
     quiz_get_visible,
     quiz_list_visible,
     quiz_max_score,
@@ -129,6 +130,9 @@ class VisibleCheckSerializer(serializers.Serializer[Any]):
     name = serializers.CharField()
     points = serializers.DecimalField(max_digits=6, decimal_places=2)
     description = serializers.CharField()
+    requires = serializers.ListField(
+        child=serializers.CharField(), help_text="Checks that must pass before this one scores."
+    )
 
 
 class ExerciseSummarySerializer(serializers.Serializer[Any]):
@@ -151,26 +155,46 @@ class ExerciseDetailSerializer(ExerciseSummarySerializer):
 
 
 def exercise_summary_data(*, exercise: Exercise) -> dict[str, Any]:
-    points = sum((check.points for check in exercise.checks.all()), Decimal(0))
+    # What the key students are served grades out of (exercise_list_visible's annotation);
+    # the checks as they are now before any key has validated (instructors only).
+    points = getattr(exercise, "live_max_score", None)
+    if points is None:
+        points = sum((check.points for check in exercise.checks.all()), Decimal(0))
     return {"slug": exercise.slug, "title": exercise.title, "max_score": points}
 
 
 def exercise_detail_data(*, exercise: Exercise) -> dict[str, Any]:
-    checks = list(exercise.checks.all())
-    visible = [check for check in checks if not check.is_hidden]
-    hidden = [check for check in checks if check.is_hidden]
-    signatures = [line.strip() for line in exercise.functions.splitlines() if line.strip()]
+    """The exercise as students are graded on it: the functions, limits and checks of the
+    key they are served, which stays the last valid one while an edit validates. The
+    prompt and starter code are not graded on, so they are always the current ones."""
+    spec = exercise_serving_spec(exercise=exercise)
+    if spec is None:  # nothing validated yet: only instructors see the exercise
+        spec = grading_spec(spec=exercise_to_spec(exercise=exercise))
+    checks = spec["checks"]
+    visible = [check for check in checks if not check["hidden"]]
+    hidden = [check for check in checks if check["hidden"]]
+    signatures = list(spec["functions"])
     return {
-        **exercise_summary_data(exercise=exercise),
+        "slug": exercise.slug,
+        "title": exercise.title,
+        "max_score": sum((Decimal(check["points"]) for check in checks), Decimal(0)),
         "prompt": exercise.prompt,
         "prompt_html": render_markdown(text=exercise.prompt),
         "starter_code": exercise.starter_code,
         "functions": [{"name": signature_name(s) or "", "signature": s} for s in signatures],
-        "time_limit_seconds": exercise.time_limit_seconds,
-        "memory_limit_mb": exercise.memory_limit_mb,
-        "checks": [{"name": c.name, "points": c.points, "description": c.description} for c in visible],
+        "time_limit_seconds": spec["time_limit_seconds"],
+        "memory_limit_mb": spec["memory_limit_mb"],
+        "checks": [
+            {
+                "name": c["name"],
+                "points": Decimal(c["points"]),
+                "description": c["description"],
+                "requires": list(c.get("requires", [])),
+            }
+            for c in visible
+        ],
         "hidden_checks": len(hidden),
-        "hidden_points": sum((c.points for c in hidden), Decimal(0)),
+        "hidden_points": sum((Decimal(c["points"]) for c in hidden), Decimal(0)),
     }
 
 
