@@ -162,7 +162,7 @@ def check_problems(*, check: CheckSpec, present: frozenset[str]) -> dict[str, st
     if check.metric and (problem := _compile_problem(check.metric.strip(), mode="eval", what="metric")):
         problems["metric"] = problem
     if check.metric and kind in (CheckKind.UNCHANGED, CheckKind.GRADIENT):
-        problems["metric"] = f"A {kind} check judges the call itself; it takes no metric."
+        problems["metric"] = f"{kind.capitalize()} checks judge the call itself; they take no metric."
     if not 1 <= check.variants <= MAX_VARIANTS:
         problems["variants"] = f"Variants are between 1 and {MAX_VARIANTS}."
     if not all(CHECK_NAME.match(name) for name in check.requires):

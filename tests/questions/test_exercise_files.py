@@ -24,6 +24,7 @@ from questions.exercise_files import (
     STARTER_FILE,
     parse_exercise_folder,
     render_exercise_yaml,
+    write_exercise_folder,
 )
 from questions.exercises import exercise_to_spec, fingerprint, grading_spec
 from questions.files import QuestionFileError
@@ -868,3 +869,89 @@ def test_keys_of_an_older_format_are_validated_again(monkeypatch: pytest.MonkeyP
     assert key.pk != old.pk
     assert key.status == KeyStatus.PENDING
     assert Exercise.objects.get().spec_fingerprint == key.fingerprint != old.fingerprint
+
+
+# --- requires, metric, variants, show_expected ------------------------------------------
+
+SECOND = "  - name: two\n    kind: finite\n    call: f(x)\n"
+
+
+def test_it_parses_requires_metric_variants_and_show_expected(tmp_path: Path):
+    text = (
+        MINIMAL
+        + "    metric: float(result * 2)\n    variants: 3\n    show_expected: true\n"
+        + SECOND
+        + "    requires: [one]\n"
+    )
+    spec = parse_exercise_folder(_folder(tmp_path, text))
+
+    one, two = spec.checks
+    assert (one.metric, one.variants, one.show_expected, one.requires) == ("float(result * 2)", 3, True, ())
+    assert two.requires == ("one",)
+
+
+def test_a_required_check_must_exist(tmp_path: Path):
+    folder = _folder(tmp_path, MINIMAL + SECOND + "    requires: [three]\n")
+
+    assert _parse_error(folder).message == "Check 'two' requires three, which no check is called."
+
+
+def test_requirements_in_a_circle_are_refused(tmp_path: Path):
+    text = MINIMAL + "    requires: [two]\n" + SECOND + "    requires: [one]\n"
+
+    assert _parse_error(_folder(tmp_path, text)).message == (
+        "Checks cannot require each other in a circle: one -> two -> one."
+    )
+
+
+def test_a_check_cannot_require_itself(tmp_path: Path):
+    folder = _folder(tmp_path, MINIMAL + "    requires: [one]\n")
+
+    assert _parse_error(folder).message == "check 'one': A check cannot require itself."
+
+
+def test_requires_must_be_a_list_of_names(tmp_path: Path):
+    folder = _folder(tmp_path, MINIMAL + "    requires: one\n")
+
+    assert _parse_error(folder).message == "'requires' must be a list of check names"
+
+
+def test_a_call_must_be_a_call_of_a_student_function(tmp_path: Path):
+    """Computing from the result inside the sandbox is what a student's code can alter."""
+    folder = _folder(tmp_path, MINIMAL.replace("call: f(x)", "call: float(f(x))"))
+
+    message = _parse_error(folder).message
+    assert message.startswith("Check 'one': the call must be a call of one of the student's functions (f)")
+    assert "`metric`" in message
+
+
+def test_a_metric_must_be_an_expression(tmp_path: Path):
+    folder = _folder(tmp_path, MINIMAL + "    metric: y = result\n")
+
+    assert _parse_error(folder).message.startswith("check 'one': metric is not valid Python (")
+
+
+def test_an_unchanged_check_takes_no_metric(tmp_path: Path):
+    folder = _folder(tmp_path, _as_kind("unchanged", "track: [x]", "metric: result"))
+
+    assert _parse_error(folder).message == "check 'one': Unchanged checks judge the call itself; they take no metric."
+
+
+@pytest.mark.parametrize("count", [0, 11])
+def test_variants_are_bounded(tmp_path: Path, count: int):
+    folder = _folder(tmp_path, MINIMAL + f"    variants: {count}\n")
+
+    assert _parse_error(folder).message == "check 'one': Variants are between 1 and 10."
+
+
+def test_the_new_keys_round_trip_through_an_export(tmp_path: Path):
+    text = (
+        MINIMAL
+        + "    metric: float(result * 2)\n    variants: 3\n    show_expected: true\n"
+        + SECOND
+        + "    requires: [one]\n"
+    )
+    spec = parse_exercise_folder(_folder(tmp_path, text))
+    write_exercise_folder(spec=spec, folder=tmp_path / "out")
+
+    assert parse_exercise_folder(tmp_path / "out") == spec
