@@ -9,11 +9,13 @@ runs.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -21,7 +23,9 @@ from typing import TYPE_CHECKING, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db.models import Count, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from accounts.roles import user_pk
@@ -41,8 +45,9 @@ from grader.strength import strength_report
 from lti.passback import passbacks_record_for_result
 from questions.exercises import CheckSpec, grading_spec_checks, grading_spec_max_score
 from questions.models import Exercise, ExerciseKey, KeyStatus
-from questions.selectors import exercise_current_key_state
-from workers.dispatch import GRADE_TASK, VALIDATE_TASK, enqueue, enqueue_on_commit
+from questions.selectors import exercise_serving_key_state
+from workers.dispatch import GRADE_TASK, VALIDATE_TASK, enqueue, enqueue_on_commit, queue_length
+from workers.queues import Queue
 from workers.sandbox.protocol import Limits, SandboxJob, SandboxRun, SandboxUnavailable
 
 if TYPE_CHECKING:
@@ -85,7 +90,8 @@ def code_problems(*, code: str) -> list[str]:
 def submission_create(*, user: AbstractBaseUser | AnonymousUser, exercise: Exercise, code: str) -> Submission:
     if problems := code_problems(code=code):
         raise ServiceError.invalid({"code": problems})
-    key = exercise_current_key_state(exercise=exercise)
+    # The last valid key: an edit that is validating (or failed) does not close submissions.
+    key = exercise_serving_key_state(exercise=exercise)
     if key is None or key.status != KeyStatus.VALID:
         raise ServiceError(
             kind=Refusal.CONFLICT,
@@ -98,10 +104,13 @@ def submission_create(*, user: AbstractBaseUser | AnonymousUser, exercise: Exerc
     with transaction.atomic():
         # The student's n-th submission gets variant n of every check's inputs, so two in a
         # row never see the same numbers (see ExerciseCheck.variants).
-        variant = Submission.objects.filter(user=owner, exercise=exercise).count() % VARIANT_CYCLE
+        # Counted inside the INSERT: no extra round trip on the student's request.
+        earlier = Submission.objects.filter(user=owner, exercise=exercise).values("exercise")
+        variant = Coalesce(Subquery(earlier.annotate(n=Count("pk")).values("n")), 0) % VARIANT_CYCLE
         submission = Submission.objects.create(
             user=owner, exercise=exercise, key=key, code=code, created_at=now, variant=variant
         )
+        del submission.variant  # the expression, not its value: read from the row if ever needed
         job = GradingJob.objects.create(
             submission=submission, attempt=1, created_at=now, available_at=now, enqueued_at=now
         )
@@ -126,9 +135,54 @@ def _grading_plan(*, key: ExerciseKey) -> tuple[list[CheckSpec], Limits]:
     return grading_spec_checks(spec=spec), limits
 
 
-def _lease(*, key: ExerciseKey, now: datetime) -> datetime:
-    seconds = int(key.spec["time_limit_seconds"]) + settings.GRADING_LEASE_MARGIN_SECONDS
-    return now + timedelta(seconds=seconds)
+def _lease(*, now: datetime) -> datetime:
+    """Until when a running job is its worker's without another heartbeat."""
+    return now + timedelta(seconds=settings.GRADING_LEASE_SECONDS)
+
+
+def _lease_renew(*, job_id: int, now: datetime) -> bool:
+    """False when the job is no longer running (finished, or failed by the sweeper)."""
+    renewed = GradingJob.objects.filter(pk=job_id, state=JobState.RUNNING).update(
+        lease_expires_at=_lease(now=now), heartbeat_at=now
+    )
+    return renewed == 1
+
+
+def _heartbeats(*, job_id: int, stop: threading.Event) -> None:
+    """Renew the job's lease every GRADING_HEARTBEAT_SECONDS until `stop`, on this
+    thread's own connection (one UPDATE, no transaction held); after a failed renewal
+    (the database away) try again sooner, so the lease is renewed as soon as it is back."""
+    interval = settings.GRADING_HEARTBEAT_SECONDS
+    try:
+        while not stop.wait(interval):
+            try:
+                if not _lease_renew(job_id=job_id, now=timezone.now()):
+                    return
+                interval = settings.GRADING_HEARTBEAT_SECONDS
+            except DatabaseError:
+                logger.warning("grading job %s: could not renew its lease; trying again", job_id, exc_info=True)
+                connection.close()
+                interval = min(1, settings.GRADING_HEARTBEAT_SECONDS)
+    finally:
+        connection.close()
+
+
+@contextlib.contextmanager
+def _heartbeat(*, job: GradingJob) -> Iterator[None]:
+    """Keep the job's lease while the block runs; a worker killed mid-job stops renewing
+    it, and the sweeper retries the job once the lease has passed."""
+    stop = threading.Event()
+    beating = threading.Thread(
+        target=_heartbeats, kwargs={"job_id": job.pk, "stop": stop}, name=f"heartbeat-job-{job.pk}", daemon=True
+    )
+    beating.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        # A renewal stuck on a hung database must not hold the worker up; the thread
+        # ends when that renewal returns.
+        beating.join(timeout=settings.GRADING_HEARTBEAT_SECONDS)
 
 
 def grading_job_claim(*, job_id: int, now: datetime) -> GradingJob | None:
@@ -141,7 +195,7 @@ def grading_job_claim(*, job_id: int, now: datetime) -> GradingJob | None:
     claim = {
         "state": JobState.RUNNING,
         "started_at": now,
-        "lease_expires_at": _lease(key=job.submission.key, now=now),
+        "lease_expires_at": _lease(now=now),
         "worker": _worker_name(),
     }
     if GradingJob.objects.filter(pk=job_id, state=JobState.QUEUED, available_at__lte=now).update(**claim) != 1:
@@ -166,7 +220,8 @@ def grading_job_run(*, job_id: int, runner: SandboxRunner = _default_runner) -> 
         _job_finish(job=job, state=JobState.SUCCEEDED, now=timezone.now())
         return JobOutcome(job_id=job_id, ran=False, status=SubmissionStatus.GRADED)
     try:
-        _grade(job=job, claimed_at=now, runner=runner)
+        with _heartbeat(job=job):
+            _grade(job=job, claimed_at=now, runner=runner)
     except SandboxUnavailable as exc:
         logger.warning("grading job %s (submission %s) failed on the grader side: %s", job.pk, job.submission_id, exc)
         status = grading_job_fail(job_id=job.pk, error=str(exc), now=timezone.now())
@@ -175,6 +230,10 @@ def grading_job_run(*, job_id: int, runner: SandboxRunner = _default_runner) -> 
         # A bug on the grader's side must not leave the job running until its lease
         # passes: end this attempt now; the retry (or the final 'error') follows.
         logger.exception("grading job %s (submission %s) crashed", job.pk, job.submission_id)
+        if isinstance(exc, DatabaseError) and not connection.in_atomic_block:
+            # If the database restarted under the sandbox run, this connection is dead
+            # and a new one may reach it (if not, the task waits for it: grader.tasks).
+            connection.close_if_unusable_or_obsolete()
         status = grading_job_fail(job_id=job.pk, error=f"{type(exc).__name__}: {exc}", now=timezone.now())
         return JobOutcome(job_id=job_id, ran=True, status=status)
     return JobOutcome(job_id=job_id, ran=True, status=SubmissionStatus.GRADED)
@@ -276,9 +335,9 @@ def retry_delay(*, attempt: int) -> timedelta:
     return timedelta(seconds=min(settings.GRADING_RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1), 600))
 
 
-def grading_job_fail(*, job_id: int, error: str, now: datetime) -> str:
-    """End a running attempt without a verdict; queue the next or give up. Returns the
-    submission's status afterwards."""
+def grading_job_fail(*, job_id: int, error: str, now: datetime, retry_after: timedelta | None = None) -> str:
+    """End a running attempt without a verdict; queue the next (after `retry_after`, by
+    default the backoff) or give up. Returns the submission's status afterwards."""
     with transaction.atomic():
         job = GradingJob.objects.select_related("submission").get(pk=job_id)
         # Rows are locked submission first, then job, as _record_result does, so a
@@ -294,7 +353,7 @@ def grading_job_fail(*, job_id: int, error: str, now: datetime) -> str:
             )
             logger.error("submission %s: grader failed %s times; giving up: %s", job.submission_id, job.attempt, error)
             return SubmissionStatus.ERROR
-        delay = retry_delay(attempt=job.attempt)
+        delay = retry_delay(attempt=job.attempt) if retry_after is None else retry_after
         retry = GradingJob.objects.create(
             submission_id=job.submission_id,
             attempt=job.attempt + 1,
@@ -322,34 +381,68 @@ def grading_jobs_sweep(*, now: datetime) -> SweepReport:
     for job_id in GradingJob.objects.filter(state=JobState.RUNNING, lease_expires_at__lt=now).values_list(
         "pk", flat=True
     ):
-        grading_job_fail(job_id=job_id, error="the worker was lost before it finished (lease expired)", now=now)
+        # Not a grader error: the lease was the wait, so the retry is due at once.
+        error = "the worker stopped renewing its lease before it finished (lease expired): presumed lost"
+        grading_job_fail(job_id=job_id, error=error, now=now, retry_after=timedelta(0))
         lost += 1
     redeliver_before = now - timedelta(seconds=settings.GRADING_REDELIVER_AFTER_SECONDS)
-    resent = 0
-    stale = GradingJob.objects.filter(
-        state=JobState.QUEUED, enqueued_at__lt=redeliver_before, available_at__lte=now
-    ).values_list("pk", flat=True)
-    for job_id in list(stale[:1000]):
-        if GradingJob.objects.filter(pk=job_id, state=JobState.QUEUED).update(enqueued_at=now) == 1:
-            resent += enqueue(task=GRADE_TASK, args=[job_id])
-    keys_resent = _exercise_keys_sweep(now=now, redeliver_before=redeliver_before)
+    missing = _messages_missing(now=now)
+    keys_resent = _exercise_keys_sweep(now=now, redeliver_before=redeliver_before, missing=missing)
+    resent = _jobs_resend(now=now, redeliver_before=redeliver_before, missing=missing - keys_resent)
     if lost or resent or keys_resent:
         logger.warning("sweep: %s lost job(s) retried, %s job(s) and %s key(s) resent", lost, resent, keys_resent)
     return SweepReport(lost=lost, resent=resent, keys_resent=keys_resent)
 
 
+def _messages_missing(*, now: datetime) -> int:
+    """How many messages the grading queue lacks: one is owed per due queued job and per
+    pending key, and those waiting in the queue are counted; a worker holds the others
+    only for moments (one per free process: prefetch 1), so a shortfall is what the broker
+    lost. Counting keeps a backlog from being resent: in a burst every job's message is
+    old, but it is still in the queue. 0 when the broker cannot be asked."""
+    waiting = queue_length(queue=Queue.GRADING)
+    if waiting is None:
+        return 0  # a broker that does not answer cannot take a resend either
+    owed = GradingJob.objects.filter(state=JobState.QUEUED, available_at__lte=now).count()
+    owed += ExerciseKey.objects.filter(status=KeyStatus.PENDING).count()
+    return max(0, owed - waiting)
+
+
+def _jobs_resend(*, now: datetime, redeliver_before: datetime, missing: int) -> int:
+    """Send again, oldest first, up to `missing` queued jobs whose message went out before
+    `redeliver_before` and is still unclaimed (the queue is first in, first out, so the
+    oldest are those the broker lost)."""
+    if missing <= 0:
+        return 0
+    stale = (
+        GradingJob.objects.filter(state=JobState.QUEUED, enqueued_at__lt=redeliver_before, available_at__lte=now)
+        .order_by("enqueued_at", "pk")
+        .values_list("pk", flat=True)
+    )
+    resent = 0
+    for job_id in list(stale[: min(missing, 1000)]):
+        if GradingJob.objects.filter(pk=job_id, state=JobState.QUEUED).update(enqueued_at=now) == 1:
+            resent += enqueue(task=GRADE_TASK, args=[job_id])
+    return resent
+
+
 # --- Validating exercises --------------------------------------------------------------
 
 
-def _exercise_keys_sweep(*, now: datetime, redeliver_before: datetime) -> int:
-    lost_before = now - timedelta(seconds=60 + settings.GRADING_LEASE_MARGIN_SECONDS)
-    ExerciseKey.objects.filter(status=KeyStatus.RUNNING, claimed_at__lt=lost_before).update(
+# A validation has no heartbeat: one claimed this long ago is presumed lost with its worker.
+KEY_VALIDATION_LEASE = timedelta(minutes=2)
+
+
+def _exercise_keys_sweep(*, now: datetime, redeliver_before: datetime, missing: int) -> int:
+    ExerciseKey.objects.filter(status=KeyStatus.RUNNING, claimed_at__lt=now - KEY_VALIDATION_LEASE).update(
         status=KeyStatus.PENDING, claimed_at=None
     )
+    if missing <= 0:
+        return 0
     resent = 0
     for key_id in ExerciseKey.objects.filter(status=KeyStatus.PENDING, created_at__lt=redeliver_before).values_list(
         "pk", flat=True
-    )[:100]:
+    )[: min(missing, 100)]:
         resent += enqueue(task=VALIDATE_TASK, args=[key_id])
     return resent
 

@@ -177,3 +177,15 @@ def test_submitting_and_polling_stay_a_handful_of_queries_off_the_answer_key(stu
         assert '"expected"' not in query["sql"], query["sql"]
         assert '"spec"' not in query["sql"], query["sql"]
     assert '"code"' not in polling[-1]["sql"]
+
+
+def test_a_students_consecutive_submissions_get_consecutive_variants(student_api, other_student_api, exercise):
+    """Variant n of every check's inputs for the n-th submission, so a replay of one
+    verdict's numbers meets other inputs the next time."""
+    code = {"code": "def square(x):\n    return x * x\n"}
+    mine = [student_api.post(submit_url(), code, format="json").json()["id"] for _ in range(3)]
+    theirs = other_student_api.post(submit_url(), code, format="json").json()["id"]
+
+    variants = dict(Submission.objects.values_list("pk", "variant"))
+    assert [variants[pk] for pk in mine] == [0, 1, 2]
+    assert variants[theirs] == 0
