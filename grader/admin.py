@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from grader.models import Attempt, AttemptAnswer, GradingJob, Submission
 
@@ -61,16 +63,20 @@ class SubmissionAdmin(ReadOnlyAdmin):
     date_hierarchy = "created_at"
     list_select_related = ["exercise", "user", "result"]
     inlines = [GradingJobInline]
-    fields = ["exercise", "user", "status", "created_at", "graded_at", "code", "verdict", "output"]
-    readonly_fields = ["exercise", "user", "status", "created_at", "graded_at", "code", "verdict", "output"]
+    fields = ["exercise", "user", "status", "created_at", "graded_at", "student_code", "verdict", "output"]
+    readonly_fields = ["exercise", "user", "status", "created_at", "graded_at", "student_code", "verdict", "output"]
 
     @admin.display(description="score")
     def score(self, submission: Submission) -> str:
         result = getattr(submission, "result", None)
         return f"{result.score}/{result.max_score}" if result else "-"
 
+    @admin.display(description="code")
+    def student_code(self, submission: Submission) -> SafeString:
+        return _preformatted(submission.code)
+
     @admin.display(description="verdict")
-    def verdict(self, submission: Submission) -> str:
+    def verdict(self, submission: Submission) -> SafeString | str:
         result = getattr(submission, "result", None)
         if result is None:
             return "-"
@@ -79,9 +85,15 @@ class SubmissionAdmin(ReadOnlyAdmin):
             f"{check['message']}"
             for check in result.checks
         ]
-        return "\n".join(lines)
+        return _preformatted("\n".join(lines))
 
     @admin.display(description="output")
-    def output(self, submission: Submission) -> str:
+    def output(self, submission: Submission) -> SafeString | str:
         result = getattr(submission, "result", None)
-        return result.output if result else ""
+        return _preformatted(result.output) if result and result.output else ""
+
+
+def _preformatted(text: str) -> SafeString:
+    """Code and what it printed, as written: a read-only field's text otherwise goes
+    through linebreaksbr, and HTML collapses the leading spaces Python depends on."""
+    return format_html('<pre style="overflow-x: auto; max-width: 100%">{}</pre>', text)
