@@ -6,11 +6,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Count, Max, Prefetch, Q, QuerySet
 
 from accounts.roles import user_is_instructor, user_pk
 from grader.models import Attempt, AttemptAnswer, AttemptState, GradingResult, Submission
 from questions.models import Choice, Exercise, Question, Quiz, Reading, RevealPolicy
+from questions.selectors import quiz_reveal_waits_for_last_attempt
 
 
 @dataclass(frozen=True)
@@ -88,13 +89,38 @@ def attempt_reveal_time(*, attempt: Attempt) -> datetime | None:
 
     After the due date means after the last moment a submit is still accepted: otherwise a
     student who submitted could pass the answers to one still inside the grace period.
+    After submit, on a quiz with retries, means once the student can start no other
+    attempt that could copy them: their last allowed attempt has ended, or the due date
+    has passed (never, with unlimited attempts and no due date).
     """
-    policy = attempt.quiz.reveal
-    if policy == RevealPolicy.AFTER_SUBMIT:
+    quiz = attempt.quiz
+    if quiz.reveal == RevealPolicy.AFTER_SUBMIT and not quiz_reveal_waits_for_last_attempt(quiz=quiz):
         return attempt.ended_at
-    if policy == RevealPolicy.AFTER_DUE and attempt.quiz.closes_at is not None:
-        return attempt.quiz.closes_at + timedelta(seconds=settings.QUIZ_SUBMIT_GRACE_SECONDS)
+    if quiz.reveal == RevealPolicy.AFTER_SUBMIT:
+        moments = (_attempts_used_up_at(quiz=quiz, user_id=attempt.user_id), _due_date_passed_at(quiz=quiz))
+        return min((moment for moment in moments if moment is not None), default=None)
+    if quiz.reveal == RevealPolicy.AFTER_DUE:
+        return _due_date_passed_at(quiz=quiz)
     return None
+
+
+def _due_date_passed_at(*, quiz: Quiz) -> datetime | None:
+    if quiz.closes_at is None:
+        return None
+    return quiz.closes_at + timedelta(seconds=settings.QUIZ_SUBMIT_GRACE_SECONDS)
+
+
+def _attempts_used_up_at(*, quiz: Quiz, user_id: int) -> datetime | None:
+    """When the student's last allowed attempt ended; None while they may start another."""
+    if quiz.max_attempts is None:
+        return None
+    used = Attempt.objects.filter(quiz=quiz, user_id=user_id).aggregate(
+        count=Count("id"), open=Count("id", filter=Q(state=AttemptState.IN_PROGRESS)), last=Max("ended_at")
+    )
+    if used["count"] < quiz.max_attempts or used["open"]:
+        return None
+    last: datetime | None = used["last"]
+    return last
 
 
 def attempt_reveals_answers(*, attempt: Attempt, user: AbstractBaseUser | AnonymousUser, now: datetime) -> bool:

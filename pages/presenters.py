@@ -12,6 +12,8 @@ from django.utils.safestring import SafeString, mark_safe
 
 from pages.forms import AnswerForm, answer_field_name
 from questions.markdown import render_markdown
+from questions.models import Quiz, RevealPolicy
+from questions.selectors import quiz_reveal_waits_for_last_attempt
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,3 +106,17 @@ def _result_view(result: dict[str, Any] | None) -> dict[str, Any] | None:
     explanation = result["explanation_html"]
     # Sanitized by questions.markdown, as the prompt is.
     return {**result, "explanation_html": mark_safe(explanation) if explanation else ""}  # noqa: S308
+
+
+def quiz_reveal_text(*, quiz: Quiz) -> str:
+    """When the quiz shows which answers were correct, as the end of "shown …"."""
+    if quiz.reveal == RevealPolicy.NEVER:
+        return "never"
+    if quiz.reveal == RevealPolicy.AFTER_DUE:
+        return "after the due date"
+    if not quiz_reveal_waits_for_last_attempt(quiz=quiz):
+        return "after you submit"
+    if quiz.max_attempts is None:
+        return "after the due date" if quiz.closes_at else "never (unlimited attempts and no due date)"
+    last = f"once you have used all {quiz.max_attempts} attempts"
+    return f"{last} or after the due date, whichever comes first" if quiz.closes_at else last

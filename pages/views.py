@@ -32,7 +32,7 @@ from grader.services import attempt_start, attempt_submit
 from grader.submission_apis import submission_data
 from lti.framing import frameable
 from pages.forms import AnswerForm, answer_form_read
-from pages.presenters import attempt_question_views
+from pages.presenters import attempt_question_views, quiz_reveal_text
 from pages.selectors import (
     attempt_accepts_answers,
     attempt_list_own,
@@ -125,6 +125,7 @@ def _quiz_page(request: HttpRequest, *, quiz: Quiz, error: str = "", status: int
         "description_html": render_markdown(text=quiz.description),
         "attempts": attempt_list_own_for_quiz(quiz=quiz, user=request.user),
         "open_attempt": attempt_open_for_quiz(quiz=quiz, user=request.user, now=timezone.now()),
+        "reveal_text": quiz_reveal_text(quiz=quiz),
         "error": error,
     }
     return render(request, "pages/quiz.html", context, status=status)
@@ -157,6 +158,7 @@ def _attempt_page(
         "attempt": attempt,
         "quiz": attempt.quiz,
         "revealed": data["revealed"],
+        "reveal_text": quiz_reveal_text(quiz=attempt.quiz),
         "questions": attempt_question_views(data=data, form=form),
         "can_answer": is_owner and attempt_accepts_answers(attempt=attempt, now=timezone.now()),
         "is_owner": is_owner,

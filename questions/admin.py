@@ -14,6 +14,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from questions.markdown import render_markdown
 from questions.models import Choice, Question, Quiz, QuizQuestion, Reading, Tag
+from questions.selectors import quiz_reveal_waits_for_last_attempt
 from questions.services import question_duplicate
 from questions.validation import ChoiceDraft, choice_problems, numeric_problems
 
@@ -152,6 +153,11 @@ class QuizAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def description_preview(self, obj: Quiz) -> SafeString:
         return _preview(obj.description)
 
+    def save_model(self, request: HttpRequest, obj: Quiz, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if warning := quiz_reveal_warning(quiz=obj):
+            messages.warning(request, warning)
+
     @admin.display(description="Attempts")
     def attempts_link(self, obj: Quiz) -> SafeString:
         url = reverse("admin:grader_attempt_changelist") + f"?quiz__id__exact={obj.id}"
@@ -162,6 +168,21 @@ class QuizAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         from grader.gradebook import gradebook_csv_response
 
         return gradebook_csv_response(quizzes=list(queryset))
+
+
+def quiz_reveal_warning(*, quiz: Quiz) -> str:
+    """What an instructor combining an after-submit reveal with retries should know."""
+    if not quiz_reveal_waits_for_last_attempt(quiz=quiz):
+        return ""
+    attempts = f"{quiz.max_attempts} attempts" if quiz.max_attempts else "unlimited attempts"
+    warning = (
+        f"Answers are revealed after each submit, but this quiz allows {attempts}: so that a later attempt "
+        "cannot copy them, a student sees which answers were correct only once they have used their last "
+        "attempt or the due date has passed."
+    )
+    if quiz.max_attempts is None and quiz.closes_at is None:
+        warning += " With unlimited attempts and no due date that is never: set Max attempts or a due date."
+    return warning
 
 
 admin.site.register(Tag, search_fields=["name"])

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import Case, Exists, OuterRef, Prefetch, QuerySet, Subquery, Value, When
 
 from accounts.roles import user_is_instructor
 from questions.models import (
@@ -16,6 +18,7 @@ from questions.models import (
     Question,
     Quiz,
     QuizQuestion,
+    RevealPolicy,
 )
 
 
@@ -37,6 +40,18 @@ def quiz_has_opened(*, quiz: Quiz, now: datetime) -> bool:
 
 def quiz_has_closed(*, quiz: Quiz, now: datetime) -> bool:
     return quiz.closes_at is not None and quiz.closes_at <= now
+
+
+def quiz_allows_retries(*, quiz: Quiz) -> bool:
+    """More than one attempt per student (an empty max_attempts is unlimited)."""
+    return quiz.max_attempts is None or quiz.max_attempts > 1
+
+
+def quiz_reveal_waits_for_last_attempt(*, quiz: Quiz) -> bool:
+    """An after-submit reveal on a quiz with retries: answers seen after one attempt could
+    be copied into the next, so they wait until the student can start no other (their
+    last allowed attempt has ended, or the due date has passed)."""
+    return quiz.reveal == RevealPolicy.AFTER_SUBMIT and quiz_allows_retries(quiz=quiz)
 
 
 def quiz_shows_questions(*, quiz: Quiz, user: AbstractBaseUser | AnonymousUser, now: datetime) -> bool:
@@ -66,25 +81,66 @@ def question_list_for_export(*, quiz: Quiz | None = None) -> QuerySet[Question]:
 
 
 def exercise_list_visible(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Exercise]:
-    """Instructors see every exercise; students the published ones whose current answer
-    key has validated (the reference solution scored full marks)."""
-    exercises = Exercise.objects.order_by("title", "id")
+    """Instructors see every exercise; students the published ones with a validated answer
+    key (the reference solution scored full marks). An edit never hides an exercise: while
+    its new key validates, or when that key fails, students keep the last valid one.
+
+    Each comes with `live_max_score`: what the key students are served grades out of
+    (None while no key is valid)."""
+    serving = _serving_keys(exercise=OuterRef("pk"), fingerprint=OuterRef("spec_fingerprint"))
+    exercises = Exercise.objects.order_by("title", "id").annotate(
+        live_max_score=Subquery(serving.values("max_score")[:1])
+    )
     if user_is_instructor(user=user):
         return exercises
-    valid_keys = ExerciseKey.objects.filter(
-        exercise=OuterRef("pk"), fingerprint=OuterRef("spec_fingerprint"), status=KeyStatus.VALID
+    return exercises.filter(is_published=True).filter(Exists(serving))
+
+
+def _serving_keys(*, exercise: Any, fingerprint: Any) -> QuerySet[ExerciseKey]:
+    """The exercise's valid keys, the one students are served first: the current spec's
+    key when it is valid, otherwise the newest valid one (see exercise_serving_key_in)."""
+    return (
+        ExerciseKey.objects.filter(exercise=exercise, status=KeyStatus.VALID)
+        .annotate(is_current=Case(When(fingerprint=fingerprint, then=Value(1)), default=Value(0)))
+        .order_by("-is_current", "-created_at", "-id")
     )
-    return exercises.filter(is_published=True).filter(Exists(valid_keys))
+
+
+def exercise_serving_spec(*, exercise: Exercise) -> dict[str, Any] | None:
+    """The grading spec of the key students are shown and graded with: the current spec's
+    key when it has validated, otherwise the last one that did; None while none has."""
+    spec: dict[str, Any] | None = (
+        _serving_keys(exercise=exercise, fingerprint=exercise.spec_fingerprint).values_list("spec", flat=True).first()
+    )
+    return spec
+
+
+def exercise_serving_key_state(*, exercise: Exercise) -> ExerciseKey | None:
+    """The served key's (see exercise_serving_spec) status and score, without its spec,
+    expected values and report (what accepting a submission needs; those can be large JSON)."""
+    return (
+        _serving_keys(exercise=exercise, fingerprint=exercise.spec_fingerprint)
+        .only("id", "exercise_id", "fingerprint", "status", "max_score")
+        .first()
+    )
+
+
+def exercise_serving_key_in(*, keys: Iterable[ExerciseKey], fingerprint: str) -> ExerciseKey | None:
+    """The served key (see exercise_serving_spec) among keys already loaded, e.g. prefetched."""
+    valid = [key for key in keys if key.status == KeyStatus.VALID]
+    return max(valid, key=lambda key: (key.fingerprint == fingerprint, key.created_at, key.id), default=None)
 
 
 def exercise_current_key(*, exercise: Exercise) -> ExerciseKey | None:
-    """The answer key for the exercise's grading spec as it is now (None before its first save)."""
+    """The answer key for the exercise's grading spec as it is now, the newest one: what
+    the admin shows being validated (None before its first save)."""
     return ExerciseKey.objects.filter(exercise=exercise, fingerprint=exercise.spec_fingerprint).first()
 
 
 def exercise_current_key_state(*, exercise: Exercise) -> ExerciseKey | None:
     """The current answer key's status and score, without its spec, expected values and
-    report (what accepting a submission needs; those can be large JSON)."""
+    report. Students are served exercise_serving_key_state, which differs while an edit
+    validates or after it failed."""
     return (
         ExerciseKey.objects.filter(exercise=exercise, fingerprint=exercise.spec_fingerprint)
         .only("id", "exercise_id", "fingerprint", "status", "max_score")

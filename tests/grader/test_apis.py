@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.test import override_settings
@@ -8,7 +9,10 @@ from django.utils import timezone
 
 from grader.models import Attempt, AttemptAnswer, AttemptState
 from questions.models import Quiz, QuizQuestion, RevealPolicy
+from questions.services import bank_import
 from tests.factories import QuestionFactory, QuizFactory
+
+SEEDED_QUIZ_DIR = Path(__file__).resolve().parents[2] / "questions" / "bank" / "loss-functions-vs-metrics"
 
 
 def start_url(quiz: Quiz) -> str:
@@ -30,6 +34,14 @@ def right_answers(quiz: Quiz) -> list[dict]:
             correct = [c.id for c in question.choices.all() if c.is_correct]
             answers.append({"question": question.id, "choices": correct})
     return answers
+
+
+@pytest.fixture
+def single_attempt(quiz) -> Quiz:
+    """The quiz allowing one attempt each, so that its after-submit reveal is immediate."""
+    Quiz.objects.filter(pk=quiz.pk).update(max_attempts=1)
+    quiz.refresh_from_db()
+    return quiz
 
 
 @pytest.fixture
@@ -105,7 +117,7 @@ def test_it_hides_unpublished_quizzes_when_starting(student_api, db):
 # --- submitting ----------------------------------------------------------------------
 
 
-def test_it_scores_a_perfect_submission_with_explanations(student_api, quiz, started):
+def test_it_scores_a_perfect_submission_with_explanations(student_api, quiz, single_attempt, started):
     response = submit(student_api, started["id"], right_answers(quiz))
     assert response.status_code == 200
     body = response.json()
@@ -117,7 +129,7 @@ def test_it_scores_a_perfect_submission_with_explanations(student_api, quiz, sta
     assert body["results"][2]["correct_value"] == 0.952
 
 
-def test_it_scores_wrong_and_unanswered_questions_zero(student_api, quiz, started):
+def test_it_scores_wrong_and_unanswered_questions_zero(student_api, quiz, single_attempt, started):
     single = quiz.quiz_questions.get(position=0).question
     wrong = single.choices.get(is_correct=False, position=1)
     body = submit(student_api, started["id"], [{"question": single.id, "choices": [wrong.id]}]).json()
@@ -306,6 +318,62 @@ def test_it_reveals_after_the_due_date_and_its_grace_period(student_api, make_qu
     assert body["results"][0]["explanation"] == "Because the first one is right."
 
 
+def test_after_submit_with_retries_reveals_only_after_the_last_allowed_attempt(
+    student_api, other_student_api, make_quiz
+):
+    quiz = make_quiz(reveal=RevealPolicy.AFTER_SUBMIT, max_attempts=3)
+    ids = []
+    for _ in range(2):
+        ids.append(student_api.post(start_url(quiz)).json()["id"])
+        body = submit(student_api, ids[-1], right_answers(quiz)).json()
+        assert body["revealed"] is False  # a next attempt could copy them
+        assert all(result[key] is None for result in body["results"] for key in HIDDEN)
+    ids.append(student_api.post(start_url(quiz)).json()["id"])
+    assert student_api.get(f"/api/v1/attempts/{ids[0]}/").json()["revealed"] is False  # the third is open
+    body = submit(student_api, ids[-1], right_answers(quiz)).json()
+    assert body["revealed"] is True
+    assert body["results"][0]["explanation"] == "Because the first one is right."
+    assert student_api.get(f"/api/v1/attempts/{ids[0]}/").json()["revealed"] is True
+    # Another student's attempts are counted for them alone.
+    theirs = other_student_api.post(start_url(quiz)).json()["id"]
+    assert submit(other_student_api, theirs, right_answers(quiz)).json()["revealed"] is False
+
+
+def test_the_seeded_quiz_keeps_its_answers_until_the_last_of_its_attempts(student_api, db):
+    bank_import(paths=[SEEDED_QUIZ_DIR])
+    quiz = Quiz.objects.get(slug="loss-functions-vs-metrics")
+    assert (quiz.reveal, quiz.max_attempts) == (RevealPolicy.AFTER_SUBMIT, 3)
+    revealed = []
+    for _ in range(3):
+        attempt = student_api.post(start_url(quiz)).json()["id"]
+        revealed.append(submit(student_api, attempt, right_answers(quiz)).json()["revealed"])
+    assert revealed == [False, False, True]
+
+
+def test_after_submit_with_retries_reveals_after_the_due_date_and_its_grace_period(student_api, make_quiz, settings):
+    settings.QUIZ_SUBMIT_GRACE_SECONDS = 30
+    quiz = make_quiz(reveal=RevealPolicy.AFTER_SUBMIT, max_attempts=3, closes_at=timezone.now() + timedelta(hours=1))
+    started = student_api.post(start_url(quiz)).json()
+    assert submit(student_api, started["id"], right_answers(quiz)).json()["revealed"] is False
+    Quiz.objects.filter(id=quiz.id).update(closes_at=timezone.now() - timedelta(seconds=10))
+    assert student_api.get(f"/api/v1/attempts/{started['id']}/").json()["revealed"] is False
+    Quiz.objects.filter(id=quiz.id).update(closes_at=timezone.now() - timedelta(seconds=31))
+    assert student_api.get(f"/api/v1/attempts/{started['id']}/").json()["revealed"] is True
+
+
+def test_after_submit_with_unlimited_attempts_and_no_due_date_never_reveals(student_api, instructor_api, make_quiz):
+    quiz = make_quiz(reveal=RevealPolicy.AFTER_SUBMIT, max_attempts=None)
+    started = student_api.post(start_url(quiz)).json()
+    assert submit(student_api, started["id"], right_answers(quiz)).json()["revealed"] is False
+    assert instructor_api.get(f"/api/v1/attempts/{started['id']}/").json()["revealed"] is True
+
+
+def test_after_submit_with_a_single_attempt_reveals_at_once(student_api, make_quiz):
+    quiz = make_quiz(reveal=RevealPolicy.AFTER_SUBMIT, max_attempts=1)
+    started = student_api.post(start_url(quiz)).json()
+    assert submit(student_api, started["id"], right_answers(quiz)).json()["revealed"] is True
+
+
 def test_it_reveals_to_instructors_regardless_of_policy(student_api, instructor_api, make_quiz):
     quiz = make_quiz(reveal=RevealPolicy.NEVER)
     started = student_api.post(start_url(quiz)).json()
@@ -372,7 +440,7 @@ def test_it_answers_404_for_unknown_attempts(student_api, db):
 # --- what an attempt keeps when the quiz is edited ------------------------------------
 
 
-def test_it_keeps_a_submitted_attempt_when_the_quiz_is_edited(student_api, quiz, started):
+def test_it_keeps_a_submitted_attempt_when_the_quiz_is_edited(student_api, quiz, single_attempt, started):
     single = _questions(quiz)[0]
     right = single.choices.get(is_correct=True)
     submit(student_api, started["id"], right_answers(quiz))

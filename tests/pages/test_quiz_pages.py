@@ -129,6 +129,7 @@ def test_the_attempt_form_has_one_labelled_control_per_answer(student_client, ma
 
 
 def test_answering_everything_right_shows_full_marks_and_explanations(student_client, quiz):
+    Quiz.objects.filter(pk=quiz.pk).update(max_attempts=1)  # after-submit reveals at once
     attempt = started(student_client, quiz)
     response = student_client.post(f"/attempts/{attempt.pk}/", right_answers(quiz))
     assert response.status_code == 302
@@ -145,6 +146,7 @@ def test_answering_everything_right_shows_full_marks_and_explanations(student_cl
 
 
 def test_wrong_answers_score_zero_and_show_the_right_ones(student_client, quiz):
+    Quiz.objects.filter(pk=quiz.pk).update(max_attempts=1)  # after-submit reveals at once
     attempt = started(student_client, quiz)
     student_client.post(f"/attempts/{attempt.pk}/", wrong_answers(quiz))
     html = page(student_client, f"/attempts/{attempt.pk}/")
@@ -177,6 +179,41 @@ def test_the_reveal_policy_hides_correctness_as_the_api_does(student_client, stu
     api = student_api.get(f"/api/v1/attempts/{attempt.pk}/").json()
     assert api["revealed"] is False
     assert all(result["correct"] is None for result in api["results"])
+
+
+def test_a_quiz_with_retries_shows_the_answers_after_the_last_attempt_as_the_api_does(
+    student_client, student_api, make_quiz
+):
+    quiz = make_quiz(reveal=RevealPolicy.AFTER_SUBMIT, max_attempts=2)
+    assert "Correct answers shown: once you have used all 2 attempts</li>" in page(
+        student_client, f"/quizzes/{quiz.slug}/"
+    )
+    first = started(student_client, quiz)
+    student_client.post(f"/attempts/{first.pk}/", wrong_answers(quiz))
+    html = page(student_client, f"/attempts/{first.pk}/")
+    assert "Which answers were correct is shown once you have used all 2 attempts" in html
+    for secret in ("correct answer", "Because the first one is right.", "About Wrong", "0.952"):
+        assert secret not in html, secret
+    assert student_api.get(f"/api/v1/attempts/{first.pk}/").json()["revealed"] is False
+    second = started(student_client, quiz)
+    student_client.post(f"/attempts/{second.pk}/", wrong_answers(quiz))
+    for attempt in (first, second):
+        html = page(student_client, f"/attempts/{attempt.pk}/")
+        assert "correct answer</span>" in html
+        assert "About Wrong" in html
+        assert student_api.get(f"/api/v1/attempts/{attempt.pk}/").json()["revealed"] is True
+
+
+def test_a_quiz_with_unlimited_attempts_and_no_due_date_says_it_shows_no_answers(student_client, make_quiz):
+    quiz = make_quiz(reveal=RevealPolicy.AFTER_SUBMIT, max_attempts=None)
+    assert "Correct answers shown: never (unlimited attempts and no due date)" in page(
+        student_client, f"/quizzes/{quiz.slug}/"
+    )
+    attempt = started(student_client, quiz)
+    student_client.post(f"/attempts/{attempt.pk}/", wrong_answers(quiz))
+    html = page(student_client, f"/attempts/{attempt.pk}/")
+    assert "does not show which answers were correct: it allows unlimited attempts and has no due date" in html
+    assert "correct answer</span>" not in html
 
 
 def test_instructors_see_the_answers_of_a_never_revealing_quiz(student_client, instructor_client, make_quiz):

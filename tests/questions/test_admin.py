@@ -296,3 +296,45 @@ def test_it_redirects_an_anonymous_visitor_to_login(db: None):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+def _quiz_form(**fields: Any) -> dict[str, Any]:
+    return {
+        "slug": "retries",
+        "title": "Retries",
+        "description": "",
+        "is_published": "on",
+        "opens_at_0": "",
+        "opens_at_1": "",
+        "closes_at_0": "",
+        "closes_at_1": "",
+        "time_limit_minutes": "",
+        "max_attempts": "3",
+        "reveal": "after-submit",
+        "grade_policy": "best",
+        "_save": "Save",
+        **_inline("quiz_questions", []),
+        **fields,
+    }
+
+
+def test_it_warns_when_an_after_submit_reveal_meets_several_attempts(staff: Client):
+    response = staff.post("/admin/questions/quiz/add/", _quiz_form(), follow=True)
+    assert response.status_code == 200
+    assert Quiz.objects.get(slug="retries").max_attempts == 3
+    html = response.content.decode()
+    assert "this quiz allows 3 attempts" in html
+    assert "only once they have used their last attempt or the due date has passed" in html
+    assert 'class="warning"' in html
+
+
+def test_it_warns_that_unlimited_attempts_without_a_due_date_never_reveal(staff: Client):
+    response = staff.post("/admin/questions/quiz/add/", _quiz_form(max_attempts=""), follow=True)
+    assert "With unlimited attempts and no due date that is never" in response.content.decode()
+
+
+@pytest.mark.parametrize("fields", [{"max_attempts": "1"}, {"reveal": "never"}])
+def test_it_does_not_warn_about_a_reveal_no_attempt_can_copy(staff: Client, fields: dict[str, str]):
+    response = staff.post("/admin/questions/quiz/add/", _quiz_form(**fields), follow=True)
+    assert Quiz.objects.filter(slug="retries").exists()
+    assert "a later attempt cannot copy them" not in response.content.decode()
