@@ -1,8 +1,10 @@
 """Authoring code exercises in the admin: the exercise, its checks inline, validation.
 
 Saving computes the grading spec's fingerprint; a new spec gets a new answer key that a
-worker validates by running the reference solution in the sandbox. Publishing is
-refused until the current key has validated with full marks.
+worker validates by running the reference solution in the sandbox. Editing never hides
+work from students: they keep the last valid key while a new one validates, and when it
+fails (the change page says so, in red, and why). Ticking 'published' before any key has
+validated publishes the exercise as soon as one does.
 """
 
 from __future__ import annotations
@@ -25,10 +27,11 @@ from questions.exercises import (
     check_problems,
     checks_problems,
     exercise_problems,
+    signature_name,
     track_names,
 )
-from questions.models import Exercise, ExerciseCheck, GradePolicy, KeyStatus
-from questions.selectors import exercise_current_key
+from questions.models import Exercise, ExerciseCheck, ExerciseKey, GradePolicy, KeyStatus
+from questions.selectors import exercise_current_key, exercise_serving_key_in, exercise_serving_key_state
 from questions.services import exercise_key_ensure, exercise_key_revalidate
 
 
@@ -54,13 +57,14 @@ class CodeFieldsMixin:
 
 
 class ExerciseCheckForm(CodeFieldsMixin, ModelForm):  # type: ignore[type-arg]
-    code_fields = ("setup", "call", "of")
+    code_fields = ("setup", "call", "of", "metric")
 
     class Meta:
         model = ExerciseCheck
         fields = [
             "position", "name", "kind", "points", "is_hidden", "description", "failure_message", "seed", "setup",
             "call", "rtol", "atol", "lower", "upper", "seconds", "track", "of", "wrt", "step",
+            "requires", "metric", "variants", "show_expected",
         ]  # fmt: skip
 
     def clean(self) -> dict[str, Any]:
@@ -85,6 +89,9 @@ class ExerciseCheckForm(CodeFieldsMixin, ModelForm):  # type: ignore[type-arg]
             of=data.get("of", ""),
             wrt=data.get("wrt", ""),
             step=data.get("step"),
+            requires=track_names(data.get("requires", "")),
+            metric=data.get("metric", ""),
+            variants=data.get("variants") or 1,
         )
         for field, problem in check_problems(check=check, present=present).items():
             self.add_error(field if field in self.fields else None, problem)
@@ -100,13 +107,17 @@ class ExerciseCheckFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
             CheckSpec(
                 name=form.cleaned_data["name"],
                 kind=form.cleaned_data["kind"],
-                call="",
+                call=form.cleaned_data.get("call", ""),
                 points=form.cleaned_data["points"],
+                requires=track_names(form.cleaned_data.get("requires", "")),
             )
             for form in self.forms
             if form.cleaned_data and not form.cleaned_data.get("DELETE")
         ]
-        if problems := checks_problems(checks=checks):
+        # The exercise as this save will leave it (the admin applies its form first).
+        functions = [line for line in (self.instance.functions or "").splitlines() if line.strip()]
+        entry_points = [name for line in functions if (name := signature_name(line))]
+        if problems := checks_problems(checks=checks, entry_points=entry_points or None):
             raise ValidationError(problems)
 
 
@@ -117,10 +128,21 @@ class ExerciseCheckInline(admin.StackedInline):  # type: ignore[type-arg]
     extra = 0
     fieldsets = [
         (None, {"fields": [("position", "name", "kind", "points", "is_hidden"), "description", "failure_message"]}),
-        ("How the student's code is called (runs in the sandbox)", {"fields": ["seed", "setup", "call"]}),
+        ("How the student's code is called (runs in the sandbox)", {"fields": [("seed", "variants"), "setup", "call"]}),
         (
             "How the result is judged (on the trusted side)",
-            {"fields": [("rtol", "atol"), ("lower", "upper"), "seconds", "track", ("of", "wrt", "step")]},
+            {
+                "fields": [
+                    "metric",
+                    ("rtol", "atol"),
+                    ("lower", "upper"),
+                    "seconds",
+                    "track",
+                    ("of", "wrt", "step"),
+                    "requires",
+                    "show_expected",
+                ]
+            },
         ),
     ]
 
@@ -159,15 +181,38 @@ class ExerciseForm(CodeFieldsMixin, ModelForm):  # type: ignore[type-arg]
         problems = exercise_problems(spec=spec)
         for field, problem in problems.items():
             self.add_error(field, problem)
-        if data.get("is_published") and not (self.instance.pk and self.instance.is_published):
-            key = exercise_current_key(exercise=self.instance) if self.instance.pk else None
-            if key is None or key.status != KeyStatus.VALID:
-                self.add_error(
-                    "is_published",
-                    "An exercise can be published once its reference solution scores full marks: save it, "
-                    "let the validation finish (see 'Validation'), then publish.",
-                )
         return data
+
+
+KEEPS_PREVIOUS = "Students keep the previous version, which validated, until this one does."
+PUBLISHED_ONCE_VALID = "Not visible to students yet: it will be published as soon as validation passes."
+NOT_FULL_MARKS = "the reference solution does not score full marks (see the checks below)"
+
+
+def _live_notice(*, exercise: Exercise, key: ExerciseKey) -> SafeString | str:
+    """What students get while the newest key is not the one they are served: the
+    previous version (in red when the newest failed, with why), or nothing yet."""
+    if key.status == KeyStatus.VALID:
+        return ""
+    live = exercise_serving_key_state(exercise=exercise)
+    failed = key.status == KeyStatus.INVALID
+    if live is not None and failed:
+        return format_html(
+            '<p class="errornote">This version failed validation, so {} the previous one, which validated: {}</p>',
+            "students are still served" if exercise.is_published else "students would be served",
+            key.summary or NOT_FULL_MARKS,
+        )
+    if live is not None:
+        return format_html("<p>{}</p>", KEEPS_PREVIOUS) if exercise.is_published else ""
+    if not exercise.is_published:
+        return ""
+    if failed:
+        return format_html(
+            '<p class="errornote">Published, but not visible to students: it will be published as soon as '
+            "validation passes, and this version failed: {}</p>",
+            key.summary or NOT_FULL_MARKS,
+        )
+    return format_html("<p>{}</p>", PUBLISHED_ONCE_VALID)
 
 
 @admin.register(Exercise)
@@ -195,10 +240,14 @@ class ExerciseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
 
     @admin.display(description="validation")
     def validation_status(self, exercise: Exercise) -> str:
-        key = next((k for k in exercise.keys.all() if k.fingerprint == exercise.spec_fingerprint), None)
+        keys = exercise.keys.all()
+        key = next((k for k in keys if k.fingerprint == exercise.spec_fingerprint), None)
         if key is None:
             return "not validated"
-        visible = " (visible to students)" if exercise.is_published and key.status == KeyStatus.VALID else ""
+        live = exercise_serving_key_in(keys=keys, fingerprint=exercise.spec_fingerprint)
+        if exercise.is_published and live is not None and live.pk != key.pk:
+            return f"{key.get_status_display()} (students get the previous version)"
+        visible = " (visible to students)" if exercise.is_published and live is not None else ""
         return f"{key.get_status_display()}{visible}"
 
     @admin.display(description="Validation")
@@ -215,7 +264,8 @@ class ExerciseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             ),
         )
         return format_html(
-            "<p><strong>{}</strong>{}</p><table><tr><th>check</th><th></th><th>points</th><th>message</th></tr>{}</table>",
+            "{}<p><strong>{}</strong>{}</p><table><tr><th>check</th><th></th><th>points</th><th>message</th></tr>{}</table>",
+            _live_notice(exercise=exercise, key=key),
             key.get_status_display(),
             f" — {key.summary}" if key.summary else "",
             rows,
@@ -228,6 +278,9 @@ class ExerciseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             messages.info(
                 request, "The reference solution is being validated in the sandbox; reload to see the result."
             )
+            if form.instance.is_published:
+                live = exercise_serving_key_state(exercise=form.instance)
+                messages.info(request, KEEPS_PREVIOUS if live is not None else PUBLISHED_ONCE_VALID)
 
     @admin.action(description="Validate: run the reference solution through the grader")
     def validate_exercises(self, request: HttpRequest, queryset: QuerySet[Exercise]) -> None:

@@ -376,6 +376,10 @@ def exercise_upsert(*, spec: ExerciseSpec) -> tuple[Exercise, str]:
                 of=check.of,
                 wrt=check.wrt,
                 step=check.step,
+                requires=", ".join(check.requires),
+                metric=check.metric,
+                variants=check.variants,
+                show_expected=check.show_expected,
             )
             for position, check in enumerate(spec.checks)
         )

@@ -95,10 +95,13 @@ def test_it_refuses_a_reference_that_is_not_python(staff):
     assert not Exercise.objects.exists()
 
 
-def test_it_refuses_to_publish_before_the_reference_has_validated(staff):
-    content = staff.post(ADD_URL, _form(checks=[{"name": "two", "call": "cube(2.0)"}], is_published="on"))
-    assert "can be published once its reference solution scores full marks" in content.content.decode()
-    assert not Exercise.objects.exists()
+def test_it_accepts_publishing_before_the_reference_has_validated(staff):
+    # Published as soon as validation passes (see tests/questions/test_exercise_editing.py).
+    response = staff.post(ADD_URL, _form(checks=[{"name": "two", "call": "cube(2.0)"}], is_published="on"))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    exercise = Exercise.objects.get(slug="cube")
+    assert exercise.is_published
+    assert ExerciseKey.objects.get(exercise=exercise).status == KeyStatus.PENDING
 
 
 def test_it_publishes_an_exercise_whose_key_is_valid(staff):
