@@ -2,15 +2,19 @@
 
 Every path is computed at run time from the running interpreter (`sys.base_prefix`,
 `sysconfig`) and from `numpy.__file__`, so the same code works in a virtualenv, in a
-Docker image's /usr/local and on arm64. Nothing of the project is mounted.
+Docker image's /usr/local and on arm64. Nothing of the project is mounted, and of the
+host's system directories only the files the interpreter and numpy load: the dynamic
+loader, the shared libraries it resolves for the interpreter, libpython, the standard
+library's extension modules and numpy's (asked of the loader itself, once per process),
+and the C.UTF-8 locale Python selects at start.
 """
 
 from __future__ import annotations
 
 import functools
-import glob
 import os
 import re
+import struct
 import subprocess
 import sys
 import sysconfig
@@ -26,8 +30,20 @@ from workers.sandbox.protocol import SandboxUnavailable
 PYTHON_IN_SANDBOX = "/sandbox/python"
 SITE_IN_SANDBOX = "/sandbox/site"
 SANDBOX_CWD = "/sandbox/work"
+LIBRARIES_IN_SANDBOX = f"{PYTHON_IN_SANDBOX}/lib"  # libpython (LD_LIBRARY_PATH)
 PACKAGE_DIRS = ("site-packages", "dist-packages")
+# Inside the standard library, hidden too: the wheels of pip and setuptools that ensurepip
+# installs from (importable as zip files, and not the standard library).
+HIDDEN_IN_STDLIB = (*PACKAGE_DIRS, "ensurepip/_bundled")
 NOBODY = "65534"
+# Standard-library extension modules whose libraries are not mounted: tkinter cannot work
+# without a display server, and Tk, X11, fontconfig and freetype would be most of the set.
+UNMOUNTED_EXTENSIONS = ("_tkinter",)
+# The locale Python coerces an empty environment's "C" locale to (PEP 538); glibc reads
+# only this file of it. The first that exists is mounted (none: Python stays in "C").
+C_UTF8_LOCALE = ("/usr/lib/locale/C.UTF-8/LC_CTYPE", "/usr/lib/locale/C.utf8/LC_CTYPE")
+LOADER_SECONDS = 30.0
+PT_INTERP = 3
 
 
 @dataclass(frozen=True)
@@ -102,16 +118,13 @@ def bwrap_options(bwrap: str) -> list[str]:
 
 
 def system_mounts() -> list[str]:
-    """Shared libraries only: /usr/lib* and the /lib* links or directories (no /etc, /proc, /dev)."""
+    """The shared libraries the loader resolved and the locale, each file bound read-only at
+    the path the loader (or glibc) will open in the sandbox; no directory of the host is
+    mounted whole (no /usr/lib, /etc, /proc, /dev)."""
+    files = system_files()
     options: list[str] = []
-    for path in ("/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/libx32"):
-        if os.path.isdir(path) and not os.path.islink(path):
-            options += ["--ro-bind", path, path]
-    for path in ("/lib", "/lib64", "/lib32", "/libx32"):
-        if os.path.islink(path):
-            options += ["--symlink", os.readlink(path), path]
-        elif os.path.isdir(path):
-            options += ["--ro-bind", path, path]
+    for source, target in files.binds:
+        options += ["--ro-bind", source, target]
     return options
 
 
@@ -119,25 +132,174 @@ def python_mounts() -> list[str]:
     """The interpreter, its standard library and libpython, at /sandbox/python: no host
     path (such as /root/.pyenv) appears inside. Python finds its prefix from where its
     executable is; libpython comes from LD_LIBRARY_PATH, which the zygote then clears."""
-    base = {"base": sys.base_prefix, "platbase": sys.base_prefix, "installed_base": sys.base_prefix}
-    paths = sysconfig.get_paths(vars=base)
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    stdlib = f"{PYTHON_IN_SANDBOX}/lib/{version}"
+    paths = stdlib_paths()
+    stdlib = f"{PYTHON_IN_SANDBOX}/lib/{python_version()}"
     options = ["--ro-bind", interpreter(), sandbox_interpreter(), "--ro-bind", paths["stdlib"], stdlib]
     if paths["platstdlib"] != paths["stdlib"]:
         options += ["--ro-bind", paths["platstdlib"], stdlib]
-    libdir = sysconfig.get_config_var("LIBDIR")
-    soname = sysconfig.get_config_var("INSTSONAME")
-    if sysconfig.get_config_var("Py_ENABLE_SHARED") and libdir and soname:
-        library = os.path.join(libdir, soname)
-        if os.path.exists(library):
-            options += ["--ro-bind", library, f"{PYTHON_IN_SANDBOX}/lib/{soname}"]
-            options += ["--setenv", "LD_LIBRARY_PATH", f"{PYTHON_IN_SANDBOX}/lib"]
-    # Every package directory the mounts would expose is hidden under an empty, read-only
-    # tmpfs; numpy alone is mounted, at its own path.
+    if system_files().library_path:
+        options += ["--setenv", "LD_LIBRARY_PATH", LIBRARIES_IN_SANDBOX]
+    # Every package directory the standard library's mount would expose is hidden under an
+    # empty, read-only tmpfs; numpy alone is mounted, at /sandbox/site.
     for hidden in hidden_package_dirs(paths, stdlib):
         options += ["--tmpfs", hidden, "--remount-ro", hidden]
     return options
+
+
+def stdlib_paths() -> dict[str, str]:
+    base = {"base": sys.base_prefix, "platbase": sys.base_prefix, "installed_base": sys.base_prefix}
+    return sysconfig.get_paths(vars=base)
+
+
+def python_version() -> str:
+    return f"python{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def shared_libpython() -> str | None:
+    """The directory holding libpython when the interpreter links it (else None)."""
+    libdir = sysconfig.get_config_var("LIBDIR")
+    soname = sysconfig.get_config_var("INSTSONAME")
+    if sysconfig.get_config_var("Py_ENABLE_SHARED") and libdir and soname and os.path.exists(f"{libdir}/{soname}"):
+        return str(libdir)
+    return None
+
+
+# ----------------------------------------------------------------------------------------
+# The host files the sandbox sees besides the interpreter, the standard library and numpy
+
+
+@dataclass(frozen=True)
+class SystemFiles:
+    """What the sandbox's loader opens, found by the host's loader on the trusted side."""
+
+    binds: tuple[tuple[str, str], ...]  # (host file, path in the sandbox), each file bound alone
+    library_path: bool  # something is bound under LIBRARIES_IN_SANDBOX: set LD_LIBRARY_PATH
+    missing: tuple[str, ...]  # sonames the loader did not find (their modules fail to import)
+
+    def paths(self) -> frozenset[str]:
+        return frozenset(target for _source, target in self.binds)
+
+
+@functools.cache
+def system_files() -> SystemFiles:
+    """Resolved once per process (Celery's pool inherits it from the worker's sandbox_check).
+
+    The loader named in the interpreter's PT_INTERP lists, in one run (about 25 ms here),
+    every object the interpreter, libpython, the standard library's extension modules and
+    numpy's (and numpy.libs) load, as the sandbox's loader will find them: without
+    /etc/ld.so.cache (the sandbox has no /etc) and with libpython's directory as the library
+    path (LD_LIBRARY_PATH inside). Each file it names outside those trees is bound at the
+    very path it printed (the real file, not a symlink), so the sandbox holds no symlink and
+    no directory of the host's."""
+    program = interpreter()
+    loader = elf_interpreter(program)
+    if loader is None:
+        raise SandboxUnavailable(f"{program} is not a dynamically linked ELF executable: the sandbox needs its loader")
+    libdir = shared_libpython()
+    package, libs = numpy_dirs()
+    paths = stdlib_paths()
+    dynload = [Path(paths["platstdlib"], "lib-dynload")]
+    objects = [
+        str(path)
+        for tree in (*dynload, package, libs)
+        if tree.is_dir()
+        for path in sorted(tree.rglob("*.so*"))
+        if SHARED_OBJECT.search(path.name) and path.is_file() and not path.name.startswith(UNMOUNTED_EXTENSIONS)
+    ]
+    resolved, missing = loader_list(loader, program, objects, libdir)
+    visible = [os.path.realpath(tree) for tree in (paths["stdlib"], paths["platstdlib"], package, libs)]
+    binds: dict[str, str] = {}  # path in the sandbox -> host file
+    for path in [loader, *resolved]:
+        real = os.path.realpath(path)
+        if any(real == tree or real.startswith(tree + os.sep) for tree in visible):
+            continue  # inside a tree mounted whole (lib-dynload, numpy, numpy.libs)
+        if libdir and os.path.realpath(os.path.dirname(path)) == os.path.realpath(libdir):
+            target = f"{LIBRARIES_IN_SANDBOX}/{os.path.basename(path)}"
+        else:
+            target = os.path.normpath(path)  # no symlink inside, so ".." is what it says
+        if target.startswith(f"{PYTHON_IN_SANDBOX}/lib/{python_version()}") or target.startswith(SITE_IN_SANDBOX):
+            raise SandboxUnavailable(f"the library {path} would be mounted inside the sandbox's Python trees")
+        binds.setdefault(target, real)
+    locale = next((path for path in C_UTF8_LOCALE if os.path.isfile(path)), None)
+    if locale:
+        binds.setdefault(locale, os.path.realpath(locale))
+    return SystemFiles(
+        binds=tuple((source, target) for target, source in sorted(binds.items())),
+        library_path=any(target.startswith(LIBRARIES_IN_SANDBOX + "/") for target in binds),
+        missing=tuple(sorted(set(missing))),
+    )
+
+
+SHARED_OBJECT = re.compile(r"\.so(\.\d+)*$")
+LISTED = re.compile(r"^\t(?:(?P<name>.+?) => )?(?P<path>.+?)(?: \(0x[0-9a-f]+\))?$")
+
+
+def loader_list(loader: str, program: str, objects: list[str], libdir: str | None) -> tuple[list[str], list[str]]:
+    """The paths the loader resolves for program with objects preloaded, and the sonames it
+    could not find. LD_TRACE_LOADED_OBJECTS makes it list them and exit without running
+    program (unlike --list, it then reports a missing library instead of failing)."""
+    # --preload splits on spaces and colons: an object whose path has one is listed alone.
+    plain = [path for path in objects if not (set(path) & {" ", ":"})]
+    runs = [[*(["--preload", " ".join(plain)] if plain else []), program]]
+    runs += [[path] for path in objects if path not in plain]
+    resolved: list[str] = []
+    missing: list[str] = []
+    for run in runs:
+        argv = [loader, "--inhibit-cache", *(["--library-path", libdir] if libdir else []), *run]
+        try:
+            done = subprocess.run(  # noqa: S603 - the interpreter's own loader, no shell
+                argv,
+                capture_output=True,
+                text=True,
+                timeout=LOADER_SECONDS,
+                env={"LD_TRACE_LOADED_OBJECTS": "1"},
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise SandboxUnavailable(f"the loader {loader} could not list the sandbox's libraries: {exc}") from exc
+        if done.returncode != 0:
+            raise SandboxUnavailable(
+                f"the loader {loader} could not list the sandbox's libraries "
+                f"(exit status {done.returncode}): {done.stderr.strip()[-500:]}"
+            )
+        for line in done.stdout.splitlines():
+            match = LISTED.match(line)
+            if not match:
+                continue
+            if match["path"] == "not found":
+                missing.append(match["name"] or "")
+            elif match["path"].startswith("/"):
+                resolved.append(match["path"])  # without a slash: the vDSO, no file
+    return resolved, missing
+
+
+def elf_interpreter(path: str) -> str | None:
+    """The program interpreter (PT_INTERP) an ELF executable names; None if it has none."""
+    with open(path, "rb") as file:
+        header = file.read(64)
+        if header[:4] != b"\x7fELF" or header[4] not in (1, 2) or header[5] not in (1, 2):
+            return None
+        order = "<" if header[5] == 1 else ">"
+        wide = header[4] == 2
+        if wide:
+            (phoff,) = struct.unpack_from(order + "Q", header, 32)
+            phentsize, phnum = struct.unpack_from(order + "HH", header, 54)
+        else:
+            (phoff,) = struct.unpack_from(order + "I", header, 28)
+            phentsize, phnum = struct.unpack_from(order + "HH", header, 42)
+        for index in range(phnum):
+            file.seek(phoff + index * phentsize)
+            entry = file.read(phentsize)
+            if struct.unpack_from(order + "I", entry, 0)[0] != PT_INTERP:
+                continue
+            # p_type, p_flags, p_offset, p_vaddr, p_paddr, p_filesz (64-bit);
+            # p_type, p_offset, p_vaddr, p_paddr, p_filesz (32-bit)
+            word, at_offset, at_size = ("Q", 8, 32) if wide else ("I", 4, 16)
+            (offset,) = struct.unpack_from(order + word, entry, at_offset)
+            (size,) = struct.unpack_from(order + word, entry, at_size)
+            file.seek(offset)
+            return file.read(size).split(b"\0", 1)[0].decode()
+    return None
 
 
 def sandbox_interpreter() -> str:
@@ -145,12 +307,9 @@ def sandbox_interpreter() -> str:
 
 
 def hidden_package_dirs(paths: dict[str, str], stdlib: str) -> list[str]:
-    """Package directories inside the mounted trees, as paths in the sandbox (a tmpfs can
-    only cover a directory that exists in the read-only mount)."""
-    hidden = [f"{stdlib}/{name}" for name in PACKAGE_DIRS if os.path.isdir(os.path.join(paths["stdlib"], name))]
-    for pattern in ("/usr/lib/python3*/*-packages", "/usr/lib64/python3*/*-packages", "/usr/lib/python3/dist-packages"):
-        hidden += [path for path in glob.glob(pattern) if os.path.isdir(path) and not os.path.islink(path)]
-    return sorted(set(hidden))
+    """Package directories inside the standard library's mount, as paths in the sandbox (a
+    tmpfs can only cover a directory that exists in the read-only mount)."""
+    return [f"{stdlib}/{name}" for name in HIDDEN_IN_STDLIB if os.path.isdir(os.path.join(paths["stdlib"], name))]
 
 
 @functools.cache
