@@ -12,6 +12,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -31,7 +32,12 @@ from questions.exercises import (
     track_names,
 )
 from questions.models import Exercise, ExerciseCheck, ExerciseKey, GradePolicy, KeyStatus
-from questions.selectors import exercise_current_key, exercise_serving_key_in, exercise_serving_key_state
+from questions.selectors import (
+    exercise_current_key,
+    exercise_serving_key_in,
+    exercise_serving_key_state,
+    exercise_weak_checks_warning,
+)
 from questions.services import exercise_key_ensure, exercise_key_revalidate
 
 
@@ -157,6 +163,12 @@ class ExerciseForm(CodeFieldsMixin, ModelForm):  # type: ignore[type-arg]
             "time_limit_seconds", "memory_limit_mb", "grade_policy",
         ]  # fmt: skip
 
+    publish_weak_checks = forms.BooleanField(
+        required=False,
+        label="Publish although the checks give points to code that does no work",
+        help_text="Asked only when the check-strength report flags the exercise (see Validation).",
+    )
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Optional: a form (or script) that leaves it out keeps the exercise's policy.
@@ -181,7 +193,20 @@ class ExerciseForm(CodeFieldsMixin, ModelForm):  # type: ignore[type-arg]
         problems = exercise_problems(spec=spec)
         for field, problem in problems.items():
             self.add_error(field, problem)
+        self._confirm_weak_checks(data)
         return data
+
+    def _confirm_weak_checks(self, data: dict[str, Any]) -> None:
+        """Publishing an exercise whose checks pay a constant asks for confirmation."""
+        publishing = data.get("is_published") and not (self.instance.pk and self.instance.is_published)
+        if not publishing or not self.instance.pk or data.get("publish_weak_checks"):
+            return
+        if warning := exercise_weak_checks_warning(exercise=self.instance):
+            self.add_error(
+                "publish_weak_checks",
+                f"The check-strength report says the {warning}. Strengthen the checks (e.g. with `requires`), "
+                "or tick this box to publish anyway.",
+            )
 
 
 KEEPS_PREVIOUS = "Students keep the previous version, which validated, until this one does."
@@ -215,6 +240,34 @@ def _live_notice(*, exercise: Exercise, key: ExerciseKey) -> SafeString | str:
     return format_html("<p>{}</p>", PUBLISHED_ONCE_VALID)
 
 
+def _strength_report(*, key: ExerciseKey) -> SafeString | str:
+    """What the starter code and generated non-solutions score under this key, and which
+    checks each passes; in red when a constant (or the starter code) scores anything."""
+    strength = key.strength or {}
+    if not strength.get("runs"):
+        return format_html("<p>{}</p>", strength["error"]) if strength.get("error") else ""
+    flag = strength.get("flag", "")
+    notice = (
+        format_html('<p class="errornote">Weak checks: the {}. Give property checks `requires`.</p>', flag)
+        if flag
+        else format_html("<p>{}</p>", "No constant and not the starter code scores any point.")
+    )
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}/{}</td><td>{}</td></tr>",
+        (
+            (row["label"], row["score"], row["max_score"], ", ".join(row["passing"]) or "none")
+            for row in strength["runs"]
+        ),
+    )
+    return format_html(
+        "<h3>Check strength</h3>{}<table><tr><th>code that does no real work</th><th>points</th>"
+        "<th>checks it passes</th></tr>{}</table>",
+        notice,
+        rows,
+    )
+
+
 @admin.register(Exercise)
 class ExerciseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = ExerciseForm
@@ -225,7 +278,7 @@ class ExerciseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     readonly_fields = ["validation"]
     actions = ["validate_exercises"]
     fieldsets = [
-        (None, {"fields": ["slug", "title", "is_published", "validation"]}),
+        (None, {"fields": ["slug", "title", "is_published", "publish_weak_checks", "validation"]}),
         ("Statement", {"fields": ["prompt", "functions", "starter_code"]}),
         ("Grading", {"fields": ["reference_solution", ("time_limit_seconds", "memory_limit_mb")]}),
         ("LMS gradebook", {"fields": ["grade_policy"]}),
@@ -248,7 +301,8 @@ class ExerciseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
         if exercise.is_published and live is not None and live.pk != key.pk:
             return f"{key.get_status_display()} (students get the previous version)"
         visible = " (visible to students)" if exercise.is_published and live is not None else ""
-        return f"{key.get_status_display()}{visible}"
+        weak = " — weak checks" if (key.strength or {}).get("flag") else ""
+        return f"{key.get_status_display()}{visible}{weak}"
 
     @admin.display(description="Validation")
     def validation(self, exercise: Exercise) -> SafeString | str:
@@ -264,11 +318,13 @@ class ExerciseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             ),
         )
         return format_html(
-            "{}<p><strong>{}</strong>{}</p><table><tr><th>check</th><th></th><th>points</th><th>message</th></tr>{}</table>",
+            "{}<p><strong>{}</strong>{}</p><table><tr><th>check</th><th></th><th>points</th><th>message</th></tr>{}</table>"
+            "{}",
             _live_notice(exercise=exercise, key=key),
             key.get_status_display(),
             f" — {key.summary}" if key.summary else "",
             rows,
+            _strength_report(key=key),
         )
 
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:

@@ -125,6 +125,17 @@ def exercise_serving_key_state(*, exercise: Exercise) -> ExerciseKey | None:
     )
 
 
+def exercise_weak_checks_warning(*, exercise: Exercise) -> str:
+    """The check-strength report's flag of the key students are (or would be) served:
+    e.g. "checks give 4 of 10 points to code that returns 0.0", or ""."""
+    strength = (
+        _serving_keys(exercise=exercise, fingerprint=exercise.spec_fingerprint)
+        .values_list("strength", flat=True)
+        .first()
+    )
+    return str((strength or {}).get("flag", ""))
+
+
 def exercise_serving_key_in(*, keys: Iterable[ExerciseKey], fingerprint: str) -> ExerciseKey | None:
     """The served key (see exercise_serving_spec) among keys already loaded, e.g. prefetched."""
     valid = [key for key in keys if key.status == KeyStatus.VALID]

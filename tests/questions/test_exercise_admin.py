@@ -43,7 +43,7 @@ def _form(*, checks: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
         **fields,
     }
     for index, check in enumerate(checks):
-        row = {"position": str(index), "points": "1", "seed": "0", "kind": "close", **check}
+        row = {"position": str(index), "points": "1", "seed": "0", "kind": "close", "variants": "1", **check}
         data.update({f"{PREFIX}-{index}-{key}": value for key, value in row.items()})
     return data
 
