@@ -7,6 +7,7 @@ from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Case, Exists, OuterRef, Prefetch, QuerySet, Subquery, Value, When
+from django.db.models.functions import Coalesce
 
 from accounts.roles import user_is_instructor
 from questions.models import (
@@ -87,13 +88,17 @@ def exercise_list_visible(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet
 
     Each comes with `live_max_score`: what the key students are served grades out of
     (None while no key is valid)."""
-    serving = _serving_keys(exercise=OuterRef("pk"), fingerprint=OuterRef("spec_fingerprint"))
+    # The serving key as two subqueries (the current spec's valid key, else the newest
+    # valid one): SQLite cannot order a correlated subquery by an outer column.
+    valid = ExerciseKey.objects.filter(exercise=OuterRef("pk"), status=KeyStatus.VALID)
+    current = valid.filter(fingerprint=OuterRef("spec_fingerprint")).values("max_score")[:1]
+    newest = valid.order_by("-created_at", "-id").values("max_score")[:1]
     exercises = Exercise.objects.order_by("title", "id").annotate(
-        live_max_score=Subquery(serving.values("max_score")[:1])
+        live_max_score=Coalesce(Subquery(current), Subquery(newest))
     )
     if user_is_instructor(user=user):
         return exercises
-    return exercises.filter(is_published=True).filter(Exists(serving))
+    return exercises.filter(is_published=True).filter(Exists(valid))
 
 
 def _serving_keys(*, exercise: Any, fingerprint: Any) -> QuerySet[ExerciseKey]:
