@@ -13,6 +13,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.html import escape
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -97,3 +98,33 @@ def api_bad_request(request: HttpRequest, exception: Exception | None = None) ->
     if not request.path.startswith("/api/"):
         return defaults.bad_request(request, exception or SuspiciousOperation())
     return json_error(message="Bad request.", code="bad_request", status_code=status.HTTP_400_BAD_REQUEST)
+
+
+# No template: rendering one could reach for the database (context processors, the
+# user), which is what is missing. Plain words, no links that need the database either.
+_UNAVAILABLE_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Back in a moment</title>
+<meta name="viewport" content="width=device-width, initial-scale=1"></head>
+<body style="font-family: system-ui, sans-serif; max-width: 36rem; margin: 4rem auto; padding: 0 1rem">
+<h1>Back in a moment</h1>
+<p>{message}</p>
+<p>Please try again in {retry_after} seconds.</p>
+</body></html>
+"""
+
+
+def api_service_unavailable(request: HttpRequest, *, message: str, retry_after: int) -> HttpResponse:
+    """503 with Retry-After: JSON for the API, a short "try again" page for people."""
+    response: HttpResponse
+    if request.path.startswith("/api/"):
+        response = json_error(
+            message=f"{message} Please try again in {retry_after} seconds.",
+            code="service_unavailable",
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        )
+    else:
+        page = _UNAVAILABLE_PAGE.format(message=escape(message), retry_after=retry_after)
+        response = HttpResponse(page, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+    response["Retry-After"] = str(retry_after)
+    response["Cache-Control"] = "no-store"
+    return response

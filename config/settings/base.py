@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -40,6 +40,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Outermost of ours: a database outage anywhere further in becomes a 503.
+    "config.middleware.DatabaseUnavailableMiddleware",
     "config.middleware.ApiBodySizeLimitMiddleware",
     "lti.session.LtiCookiesMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -87,6 +89,12 @@ def database_from_url(url: str) -> dict[str, Any]:
         # instead of failing at once, and keep one connection per thread.
         config["CONN_MAX_AGE"] = 0
         config["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    elif config["ENGINE"] == "django.db.backends.postgresql":
+        # libpq waits for an unanswered connection (a host that drops packets) about two
+        # minutes by default; a request should get its 503 long before that. A
+        # connect_timeout in the URL's query wins.
+        options = cast(dict[str, Any], config.setdefault("OPTIONS", {}))
+        options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", default=5, minimum=1))
     return config
 
 
@@ -137,6 +145,10 @@ STORAGES = {
 API_MAX_BODY_BYTES = env_int("API_MAX_BODY_BYTES", default=256 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_BODY_BYTES
 
+# While the database is unreachable, requests get a 503 that asks clients to come back
+# after this many seconds (Retry-After); see config.middleware.
+OUTAGE_RETRY_AFTER_SECONDS = env_int("OUTAGE_RETRY_AFTER_SECONDS", default=5, minimum=1)
+
 # A submit that arrives this long after an attempt's deadline is still accepted:
 # it covers network latency and a student pressing submit at the last second.
 QUIZ_SUBMIT_GRACE_SECONDS = env_int("QUIZ_SUBMIT_GRACE_SECONDS", default=30, minimum=0)
@@ -147,14 +159,27 @@ SUBMISSION_MAX_CODE_BYTES = env_int("SUBMISSION_MAX_CODE_BYTES", default=64 * 10
 # after GRADING_RETRY_BACKOFF_SECONDS * 2**(attempt-1), up to this many attempts in all.
 GRADING_MAX_ATTEMPTS = env_int("GRADING_MAX_ATTEMPTS", default=4, minimum=1)
 GRADING_RETRY_BACKOFF_SECONDS = env_int("GRADING_RETRY_BACKOFF_SECONDS", default=5, minimum=0)
-# A running job holds a lease of the exercise's time limit plus this margin; past it the
-# worker is presumed lost (killed, machine gone) and the job is tried again.
-GRADING_LEASE_MARGIN_SECONDS = env_int("GRADING_LEASE_MARGIN_SECONDS", default=60, minimum=1)
-# A queued job whose message was sent this long ago without being claimed is sent again
-# (its message may have died with the broker). Duplicates are harmless: claims are
+# A running job's worker renews its lease every GRADING_HEARTBEAT_SECONDS while the
+# sandbox runs; a job whose lease (GRADING_LEASE_SECONDS from the last renewal) passes is
+# presumed lost with its worker (killed, machine gone) and tried again at once.
+GRADING_HEARTBEAT_SECONDS = env_int("GRADING_HEARTBEAT_SECONDS", default=3, minimum=1)
+GRADING_LEASE_SECONDS = env_int("GRADING_LEASE_SECONDS", default=10, minimum=2)
+if GRADING_LEASE_SECONDS < 2 * GRADING_HEARTBEAT_SECONDS:
+    # One late heartbeat (a busy machine) must not pass for a lost worker.
+    raise ImproperlyConfigured(
+        f"GRADING_LEASE_SECONDS={GRADING_LEASE_SECONDS} must be at least twice"
+        f" GRADING_HEARTBEAT_SECONDS={GRADING_HEARTBEAT_SECONDS}"
+    )
+# A queued job whose message was sent this long ago, unclaimed, while the broker holds
+# fewer messages than there are queued jobs (it lost some: a restart without persistence,
+# a broker down at submit time) is sent again. Duplicates are harmless: claims are
 # conditional.
-GRADING_REDELIVER_AFTER_SECONDS = env_int("GRADING_REDELIVER_AFTER_SECONDS", default=60, minimum=1)
-GRADING_SWEEP_SECONDS = env_int("GRADING_SWEEP_SECONDS", default=15, minimum=1)
+GRADING_REDELIVER_AFTER_SECONDS = env_int("GRADING_REDELIVER_AFTER_SECONDS", default=5, minimum=1)
+GRADING_SWEEP_SECONDS = env_int("GRADING_SWEEP_SECONDS", default=5, minimum=1)
+# A worker process that cannot reach the database keeps the message it took (so the
+# worker takes no other) and waits this long for the database, then hands the message
+# back to the broker and takes it again.
+GRADING_DATABASE_WAIT_SECONDS = env_int("GRADING_DATABASE_WAIT_SECONDS", default=10, minimum=1)
 
 # --- LMS integration (LTI 1.3) ------------------------------------------------------
 # The tool's public address, as an LMS reaches it: every URL given to platforms (key set,
@@ -299,7 +324,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "grader.expire_overdue_attempts",
         "schedule": env_int("ATTEMPT_EXPIRY_SWEEP_SECONDS", default=60, minimum=1),
     },
-    "sweep-grading-jobs": {"task": "grader.sweep_grading_jobs", "schedule": GRADING_SWEEP_SECONDS},
+    # A sweep not started by the next one's time is dropped, not piled up behind an outage.
+    "sweep-grading-jobs": {
+        "task": "grader.sweep_grading_jobs",
+        "schedule": GRADING_SWEEP_SECONDS,
+        "options": {"expires": GRADING_SWEEP_SECONDS},
+    },
     # Logins never followed by a launch leave their nonce behind; launches keep their
     # claims a day (for deep linking).
     "purge-lti-launch-data": {"task": "lti.purge_launch_data", "schedule": 3600},
