@@ -1,7 +1,8 @@
 # syntax=docker/dockerfile:1
 #
 # One image for every role of the grading service; docker-compose.yml picks the role
-# by command: web (gunicorn, the default CMD), worker and beat (celery), migrate.
+# by command: web (waitress via `python -m config.wsgi`, the default CMD), worker and
+# beat (celery), migrate.
 #
 #   docker build -t grader .
 #   docker run --rm --env-file .env -p 8000:8000 grader
@@ -49,7 +50,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # libpq5: runtime library for a non-binary psycopg build (harmless with psycopg[binary]).
 # bubblewrap: the worker sandboxes student code with it (unprivileged user namespaces,
 #   see the worker service in docker-compose.yml for what the container/host must allow).
-# tini: PID 1 that forwards signals (graceful celery/gunicorn shutdown) and reaps zombies
+# tini: PID 1 that forwards signals (graceful celery/web shutdown) and reaps zombies
 #   left by sandboxed processes.
 # hadolint ignore=DL3008
 RUN apt-get update \
@@ -57,7 +58,7 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 # Unprivileged runtime user with a fixed uid/gid (stable ownership of volumes) and a
-# writable home (gunicorn's control socket ~/.gunicorn/, caches).
+# writable home (caches).
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home \
        --shell /usr/sbin/nologin app
@@ -88,5 +89,8 @@ USER 10001:10001
 EXPOSE 8000
 
 ENTRYPOINT ["/usr/bin/tini", "--", "/app/docker/entrypoint.sh"]
-# Gunicorn also reads WEB_CONCURRENCY itself when --workers is not given.
-CMD ["gunicorn", "config.wsgi:application", "--bind", "0.0.0.0:8000", "--access-logfile", "-"]
+# waitress (config/wsgi.py): it reads each request whole before one of WEB_THREADS threads
+# takes it, so slow or stalled clients hold sockets, not threads; chunked bodies are read.
+# WEB_THREADS, WEB_CONNECTION_LIMIT and WEB_CHANNEL_TIMEOUT_SECONDS tune it; one access
+# log line per request goes to stderr.
+CMD ["python", "-m", "config.wsgi", "--listen", "0.0.0.0:8000"]

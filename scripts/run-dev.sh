@@ -31,4 +31,7 @@ trap stop_worker EXIT
 trap 'exit 130' INT TERM
 
 echo "Student pages on http://$HOST:$PORT/, API on http://$HOST:$PORT/api/v1/ (docs: /api/v1/docs/, admin: /admin/, LTI: /lti/); worker pid $worker"
-"$BIN/python" manage.py runserver --noreload "$HOST:$PORT"
+# The same server as the image (waitress, see config/wsgi.py): it reads each request
+# whole before a thread takes it, so slow clients cannot tie the site up, and it reads
+# chunked bodies. Not exec'd: the traps above must still stop the worker.
+"$BIN/python" -m config.wsgi --listen "$HOST:$PORT"

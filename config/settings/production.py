@@ -10,7 +10,7 @@ from config.settings.base import INSECURE_SECRET_KEY, MIDDLEWARE, SECRET_KEY, ST
 
 DEBUG = False
 
-# gunicorn serves the collected static files (the admin, the API docs) through whitenoise,
+# The web server serves the collected static files (the admin, the API docs) through whitenoise,
 # compressed and with far-future caching by content hash.
 MIDDLEWARE = [MIDDLEWARE[0], "whitenoise.middleware.WhiteNoiseMiddleware", *MIDDLEWARE[1:]]
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}}
