@@ -34,7 +34,7 @@ from workers.sandbox.protocol import (
 MIB = 1024 * 1024
 NAME_ERROR = re.compile(r"^name '([^']+)' is not defined")
 # An expected array is stored in the key as JSON; bigger results are compared by kinds
-# that need no stored copy (finite, shape, range, time) or reduced in the call itself.
+# that need no stored copy (finite, shape, range) or reduced by a metric.
 MAX_EXPECTED_ELEMENTS = 10_000
 
 
@@ -426,7 +426,8 @@ def _judge_check(
     if not passed and check.hidden:
         # Shapes, bounds and values of a hidden check stay hidden: only the
         # student's own result may be described.
-        message = check.message or _hidden_failure(check=check, value=outcome.value)
+        too_slow = check.kind == CheckKind.TIME and message.startswith("took ")
+        message = check.message or _hidden_failure(value=outcome.value, too_slow=too_slow)
     elif not passed and check.message:
         message = f"{check.message} ({message})"
     return passed, message
@@ -478,8 +479,8 @@ def _names(names: Sequence[str]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
-def _hidden_failure(*, check: CheckSpec, value: Value | None) -> str:
-    if check.kind == CheckKind.TIME:
+def _hidden_failure(*, value: Value | None, too_slow: bool) -> str:
+    if too_slow:
         return "too slow on a hidden case"
     got = f" (returned {describe(value)})" if value is not None else ""
     return f"wrong result on a hidden case{got}"
@@ -749,10 +750,10 @@ def judge_every_variant(
         k, first = failed[0]
         where = f" (variant {k + 1} of {check.variants})" if check.variants > 1 else ""
         merged.append(replace(first, message=f"{first.message}{where}"))
-    passed = sum(1 for verdict in merged if verdict.passed)
-    summary = (
-        verdicts[0].summary
-        if passed < len(merged) or runs.main.module_error
-        else f"{passed} of {len(merged)} checks passed"
+    complete = all(
+        check.call_id(k) in runs.main.calls or check.call_id(k) in runs.alone
+        for check in checks
+        for k in range(check.variants)
     )
+    summary = _summary(run=runs.main, verdicts=merged, limits=limits, complete=complete)
     return Verdict(checks=tuple(merged), summary=summary)

@@ -1,5 +1,6 @@
-"""The normal path through the real sandbox: values, shapes, errors, digests, gradients,
-output, recycling, forks of the worker process and the weaker mode."""
+"""The normal path through the real sandbox: values, shapes, errors, tracked inputs,
+bound values, gradients, output, what a student's code can reach, recycling, forks of the
+worker process and the weaker mode."""
 
 from __future__ import annotations
 
@@ -137,20 +138,59 @@ def test_it_decodes_scalars_arrays_and_specials_exactly(bwrap_config):
     assert values["text"] == NotNumeric(type_name="str")
 
 
-def test_it_reports_digests_of_tracked_inputs(bwrap_config):
+def test_it_reports_the_values_of_tracked_inputs(bwrap_config):
     result = run(
         BCE,
         SandboxCall(id="pure", setup=VECTORS, seed=3, expr="bce(y, p)", track=("y", "p")),
         SandboxCall(id="mutating", setup=VECTORS, seed=3, expr="bce_in_place(y, p)", track=("y", "p")),
+        SandboxCall(id="lists", setup="y = [1, 0, 1]\np = (0.5, 0.25, 1.0)", expr="bce(y, p)", track=("y", "p")),
+        SandboxCall(id="odd", setup="y = [1, 'a']\np = {'k': 1}", expr="len(p)", track=("y", "p", "absent")),
         config=bwrap_config,
     )
+    assert result.termination is Termination.COMPLETED, result
+    built = inputs(VECTORS, 3)
     pure, mutating = result.calls["pure"], result.calls["mutating"]
-    assert pure.digests_before == pure.digests_after
-    assert set(pure.digests_before) == {"y", "p"}
-    assert mutating.digests_before["y"] == mutating.digests_after["y"]
-    assert mutating.digests_before["p"] != mutating.digests_after["p"]
-    # Same seed, same set-up: the same inputs, so the same digests before the call.
-    assert pure.digests_before == mutating.digests_before
+    assert set(pure.inputs_before) == set(pure.inputs_after) == {"y", "p"}
+    for name in ("y", "p"):
+        # Exactly the set-up's arrays, before and after a call that leaves them alone.
+        np.testing.assert_array_equal(pure.inputs_before[name], built[name])
+        np.testing.assert_array_equal(pure.inputs_after[name], built[name])
+        assert pure.inputs_after[name].dtype == built[name].dtype
+        # Same seed, same set-up: the same inputs before the call.
+        np.testing.assert_array_equal(mutating.inputs_before[name], built[name])
+    np.testing.assert_array_equal(mutating.inputs_after["y"], built["y"])
+    np.testing.assert_array_equal(mutating.inputs_after["p"], np.clip(built["p"], 0.25, 0.75))
+    # Lists and tuples arrive as the arrays they hold.
+    lists = result.calls["lists"]
+    assert lists.inputs_before["y"].dtype == np.int64
+    assert lists.inputs_before["y"].tolist() == [1, 0, 1]
+    assert lists.inputs_after["p"].tolist() == [0.5, 0.25, 1.0]
+    # Anything else (and a name the set-up never bound) as not numeric.
+    odd = result.calls["odd"]
+    assert odd.inputs_before["y"] == NotNumeric(type_name="ndarray[<U21]")
+    assert odd.inputs_before["p"] == NotNumeric(type_name="dict")
+    assert odd.inputs_after["absent"] == NotNumeric(type_name="NoneType")
+
+
+def test_bound_values_reach_the_call_exactly(bwrap_config):
+    """How a metric receives the student's `result`: decoded data bound after the set-up
+    (and over any name it binds), in a child that holds no student code."""
+    result_array = np.array([[0.1, -2.5], [np.nan, 7.0]])
+    bind = {"result": result_array, "scale": 0.1}
+    result = run(
+        "",
+        SandboxCall(id="array", setup="result = 'overwritten'", expr="result * 1", bind=bind),
+        SandboxCall(id="float", expr="scale", bind=bind),
+        SandboxCall(id="seeded", setup="x = rng.normal(size=3)", seed=5, expr="x @ result[0, :1].repeat(3)", bind=bind),
+        SandboxCall(id="writable", expr="(result.__setitem__((0, 0), 1.0), result[0, 0])[1]", bind=bind),
+        config=bwrap_config,
+    )
+    assert result.termination is Termination.COMPLETED, result
+    np.testing.assert_array_equal(result.calls["array"].value, result_array)
+    assert result.calls["float"].value == 0.1
+    x = inputs("x = rng.normal(size=3)", 5)["x"]
+    assert result.calls["seeded"].value == pytest.approx(float(x @ np.full(3, 0.1)), rel=1e-15)
+    assert result.calls["writable"].value == 1.0
 
 
 def test_it_returns_perturbed_values_for_gradient_checks(bwrap_config):
@@ -183,6 +223,16 @@ def test_it_reports_student_errors_with_their_lines(bwrap_config):
     )
     assert syntax.calls == {}
     assert syntax.termination is Termination.COMPLETED
+    # The message is the SyntaxError's own, without str()'s "(submission.py, line 1)":
+    # the line is said once, by `line`.
+    assert syntax.module_error.message == "invalid syntax"
+    unclosed = run("x = (1,\n", config=bwrap_config)
+    assert unclosed.module_error == StudentError(type="SyntaxError", message="'(' was never closed", line=1)
+    indented = run("def f():\nreturn 1\n", config=bwrap_config)
+    assert indented.module_error is not None
+    assert indented.module_error.type == "IndentationError"
+    assert "submission.py" not in indented.module_error.message
+    assert indented.module_error.line == 2
 
     code = "def ok():\n    return 1.0\n\ndef broken(x):\n    y = x + 1\n    return y / 0\n"
     result = run(
@@ -205,6 +255,125 @@ def test_it_reports_student_errors_with_their_lines(bwrap_config):
 
     at_import = run("x = 1\nraise ValueError('no')\n", config=bwrap_config)
     assert at_import.module_error == StudentError(type="ValueError", message="no", line=2)
+
+
+def test_a_leading_byte_order_mark_is_refused_by_the_child_itself(bwrap_config):
+    """Why sandbox_job drops it (tests/grader/test_run_checks.py runs such a submission)."""
+    result = run("\ufeffdef f():\n    return 1.0\n", SandboxCall(id="c", expr="f()"), config=bwrap_config)
+
+    assert result.module_error is not None
+    assert result.module_error.type == "SyntaxError"
+
+
+# Walks every frame up the stack, at import and during a call, through the values in
+# each frame's locals (dicts, lists, tuples, sets, objects' __dict__; not modules), and
+# counts what it finds: the set-up's source text (a comment only the set-up holds), the
+# seed, and a call of this job (a dict with its id) that still holds "setup" or "seed".
+# As a control it also counts this job's calls it found at all: their expressions stay
+# reachable, by design (docs/sandbox.md, "What a student's code can learn"). The needles
+# are built at run time: this source is itself on the stack.
+SNOOP = """
+import sys
+import types
+
+
+def _scan(frame):
+    setup_text = "SETUP-" + "MARKER-5d1e"
+    seed = 982451000 + 653
+    found = {"setup": 0, "seed": 0, "calls": 0}
+    seen = set()
+    own = globals()
+
+    def walk(value, depth):
+        if depth > 10 or id(value) in seen or value is own:
+            return
+        seen.add(id(value))
+        if isinstance(value, str):
+            found["setup"] += setup_text in value
+        elif isinstance(value, (bytes, bytearray)):
+            found["setup"] += setup_text.encode() in value
+        elif type(value) is int:
+            found["seed"] += value == seed
+        elif isinstance(value, dict):
+            if str(value.get("id", "")).startswith("probe-"):
+                found["calls"] += 1
+                found["setup"] += "setup" in value
+                found["seed"] += "seed" in value
+            for key, item in list(value.items()):
+                walk(key, depth + 1)
+                walk(item, depth + 1)
+        elif isinstance(value, (list, tuple, set, frozenset)):
+            for item in list(value):
+                walk(item, depth + 1)
+        elif not isinstance(value, types.ModuleType) and isinstance(getattr(value, "__dict__", None), dict):
+            walk(vars(value), depth + 1)
+
+    while frame is not None:
+        walk(frame.f_locals, 0)
+        frame = frame.f_back
+    return found
+
+
+AT_IMPORT = _scan(sys._getframe())
+
+
+def hits(when, what):
+    found = AT_IMPORT if when == "import" else _scan(sys._getframe(1))
+    return float(found[what])
+"""
+PROBE_SETUP = "# SETUP-MARKER-5d1e: only the set-up's source holds this line\nx = rng.normal(size=3)\n"
+PROBE_SEED = 982451653
+
+
+def test_the_setup_source_and_seed_are_out_of_reach_once_the_students_module_runs(bwrap_config):
+    calls = [
+        SandboxCall(id=f"probe-{when}-{what}", setup=PROBE_SETUP, seed=PROBE_SEED, expr=f"hits({when!r}, {what!r})")
+        for when in ("import", "call")
+        for what in ("setup", "seed", "calls")
+    ]
+
+    result = run(SNOOP, *calls, config=bwrap_config)
+
+    assert result.termination is Termination.COMPLETED, result
+    found = {call_id: outcome.value for call_id, outcome in result.calls.items()}
+    assert {call_id: value for call_id, value in found.items() if not call_id.endswith("-calls")} == {
+        "probe-import-setup": 0.0,
+        "probe-import-seed": 0.0,
+        "probe-call-setup": 0.0,
+        "probe-call-seed": 0.0,
+    }, result.output
+    # The control: the walk reached every call of the job (during a call, also the frame
+    # the harness is building for it, which carries the call's id).
+    assert found["probe-import-calls"] == 6.0
+    assert found["probe-call-calls"] >= 6.0
+    # And it would see each of them: in what stays reachable (an expression, the inputs).
+    planted = (
+        "x = rng.normal(size=3)\n"
+        f"seed_copy = {PROBE_SEED}\n"
+        "call_copy = {'id': 'probe-copy', 'setup': '', 'seed': 0}\n"
+    )
+    control = run(
+        SNOOP,
+        *(
+            SandboxCall(id=f"probe-{what}", setup=planted, expr=f"hits('call', {what!r})  # SETUP-MARKER-5d1e")
+            for what in ("setup", "seed")
+        ),
+        config=bwrap_config,
+    )
+    assert control.calls["probe-setup"].value >= 2.0  # the expressions' comment, the planted call's "setup"
+    assert control.calls["probe-seed"].value >= 2.0  # the planted seed, the planted call's "seed"
+
+
+def test_the_seed_cannot_be_read_from_the_inputs_generator(bwrap_config):
+    code = (
+        "import sys\n"
+        "def f(x):\n"
+        "    generator = sys._getframe(1).f_globals.get('rng')  # the call's namespace: its inputs\n"
+        "    return float(generator.bit_generator.seed_seq.entropy) if generator is not None else -1.0\n"
+    )
+    result = run(code, SandboxCall(id="c", setup=PROBE_SETUP, seed=PROBE_SEED, expr="f(x)"), config=bwrap_config)
+
+    assert result.calls["c"].value != float(PROBE_SEED)
 
 
 def test_it_captures_and_cuts_output(bwrap_config):

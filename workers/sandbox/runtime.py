@@ -734,9 +734,13 @@ class Harness:
 
     def setup(self, call: dict[str, Any]) -> dict[str, Any] | dict[str, str | int | bool | None]:
         np = self.np
-        namespace: dict[str, Any] = {"np": np, "rng": np.random.default_rng(int(call["seed"]))}
+        rng = np.random.default_rng(int(call["seed"]))
+        namespace: dict[str, Any] = {"np": np, "rng": rng}
         try:
             exec(compile(call["setup"], f"<setup {call['id']}>", "exec"), namespace)  # noqa: S102
+            if namespace.get("rng") is rng:
+                del namespace["rng"]  # its SeedSequence holds the seed: not an input
+            del rng
             for name, value in call.get("bind", {}).items():
                 namespace[name] = self.decode(value)
         except BaseException as exc:
