@@ -423,10 +423,15 @@ def _judge_check(
             return False, _unmeasured_message(check=check, measured=measured)
         judged = replace(measured, seconds=outcome.seconds)
     passed, message = _judge_outcome(check=check, outcome=judged, expected=expected.get(call_id))
+    wrong_value = check.kind == CheckKind.TIME and not message.startswith("took ")
+    if not passed and not check.hidden and wrong_value:
+        # A wrong value on the timed input: the author's hint is about speed, which is
+        # not what went wrong.
+        return passed, message
     if not passed and check.hidden:
         # Shapes, bounds and values of a hidden check stay hidden: only the
         # student's own result may be described.
-        too_slow = check.kind == CheckKind.TIME and message.startswith("took ")
+        too_slow = check.kind == CheckKind.TIME and not wrong_value
         message = check.message or _hidden_failure(value=outcome.value, too_slow=too_slow)
     elif not passed and check.message:
         message = f"{check.message} ({message})"

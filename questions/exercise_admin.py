@@ -287,6 +287,16 @@ class ExerciseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     def get_queryset(self, request: HttpRequest) -> QuerySet[Exercise]:
         return super().get_queryset(request).prefetch_related("checks", "keys")
 
+    def get_fieldsets(self, request: HttpRequest, obj: Exercise | None = None) -> Any:
+        """The confirmation box only where publishing would need it."""
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is not None and not obj.is_published and exercise_weak_checks_warning(exercise=obj):
+            return fieldsets
+        return [
+            (name, {**options, "fields": [f for f in options["fields"] if f != "publish_weak_checks"]})
+            for name, options in fieldsets
+        ]
+
     @admin.display(description="checks")
     def check_count(self, exercise: Exercise) -> int:
         return len(exercise.checks.all())

@@ -1543,3 +1543,13 @@ def test_range_passes_exactly_within_the_bounds(got: float, lower: float, width:
 
 def test_a_big_array_is_described_by_its_shape_only():
     assert _message(_check("scalar"), np.arange(7.0)) == "returned an array of shape (7,), expected a single number"
+
+
+def test_a_visible_time_check_with_a_wrong_value_says_so_without_the_speed_hint():
+    """The author's message is about speed; what went wrong is the value."""
+    check = _check("time", seconds=0.5, message="Your function is too slow; vectorise it.")
+
+    message = _message(check, 2.0, _scalar(1.0), seconds=0.001)
+
+    assert message.startswith("the timed call's result differs from the reference's (got 2")
+    assert "too slow" not in message
