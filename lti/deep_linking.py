@@ -20,7 +20,7 @@ from lti.keys import ALGORITHM, tool_key_current
 from lti.models import Platform
 from lti.services import ResourceRef, resource_ref_parse, resource_target
 from questions.models import Exercise, Quiz
-from questions.selectors import exercise_current_key_state, quiz_max_score, quiz_questions_with_choices
+from questions.selectors import exercise_serving_key_state, quiz_max_score, quiz_questions_with_choices
 
 CLAIM = "https://purl.imsglobal.org/spec/lti/claim/"
 DL_CLAIM = "https://purl.imsglobal.org/spec/lti-dl/claim/"
@@ -41,7 +41,7 @@ class DeepLinkRequest:
 def content_max_score(*, content: Quiz | Exercise) -> Decimal:
     if isinstance(content, Quiz):
         return quiz_max_score(quiz_questions=quiz_questions_with_choices(quiz=content))
-    key = exercise_current_key_state(exercise=content)
+    key = exercise_serving_key_state(exercise=content)  # what students are graded out of
     return key.max_score if key is not None else Decimal(0)
 
 
