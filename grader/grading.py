@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, cast
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import Count, Subquery
+from django.db.models import Count, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -152,19 +152,23 @@ def _heartbeats(*, job_id: int, stop: threading.Event) -> None:
     """Renew the job's lease every GRADING_HEARTBEAT_SECONDS until `stop`, on this
     thread's own connection (one UPDATE, no transaction held); after a failed renewal
     (the database away) try again sooner, so the lease is renewed as soon as it is back."""
-    interval = settings.GRADING_HEARTBEAT_SECONDS
+    interval, failing = settings.GRADING_HEARTBEAT_SECONDS, False
     try:
         while not stop.wait(interval):
             try:
                 if not _lease_renew(job_id=job_id, now=timezone.now()):
                     return
-                interval = settings.GRADING_HEARTBEAT_SECONDS
-            except DatabaseError:
-                logger.warning("grading job %s: could not renew its lease; trying again", job_id, exc_info=True)
-                connection.close()
-                interval = min(1, settings.GRADING_HEARTBEAT_SECONDS)
+            except DatabaseError as exc:
+                if not failing:
+                    logger.warning("grading job %s: could not renew its lease (%s); trying every second", job_id, exc)
+                with contextlib.suppress(DatabaseError):
+                    connection.close()  # the next try connects afresh
+                interval, failing = min(1, settings.GRADING_HEARTBEAT_SECONDS), True
+            else:
+                interval, failing = settings.GRADING_HEARTBEAT_SECONDS, False
     finally:
-        connection.close()
+        with contextlib.suppress(DatabaseError):
+            connection.close()
 
 
 @contextlib.contextmanager
@@ -185,9 +189,11 @@ def _heartbeat(*, job: GradingJob) -> Iterator[None]:
         beating.join(timeout=settings.GRADING_HEARTBEAT_SECONDS)
 
 
-def grading_job_claim(*, job_id: int, now: datetime) -> GradingJob | None:
+def grading_job_claim(*, job_id: int, now: datetime, resume: bool = False) -> GradingJob | None:
     """Take a queued, due job for this process; None when it is not ours to run. The job
-    comes with its submission, answer key and (when one exists) verdict."""
+    comes with its submission, answer key and (when one exists) verdict. With `resume`,
+    also the job if it is running under this process's name: this task's earlier run of
+    it ended half-way on a database outage (see grader.tasks), and nothing else runs it."""
     try:
         job = GradingJob.objects.select_related("submission__key", "submission__result").get(pk=job_id)
     except GradingJob.DoesNotExist:
@@ -198,7 +204,10 @@ def grading_job_claim(*, job_id: int, now: datetime) -> GradingJob | None:
         "lease_expires_at": _lease(now=now),
         "worker": _worker_name(),
     }
-    if GradingJob.objects.filter(pk=job_id, state=JobState.QUEUED, available_at__lte=now).update(**claim) != 1:
+    claimable = Q(state=JobState.QUEUED, available_at__lte=now)
+    if resume:
+        claimable |= Q(state=JobState.RUNNING, worker=claim["worker"])
+    if GradingJob.objects.filter(claimable, pk=job_id).update(**claim) != 1:
         return None
     Submission.objects.filter(pk=job.submission_id, status=SubmissionStatus.QUEUED).update(
         status=SubmissionStatus.RUNNING
@@ -209,9 +218,9 @@ def grading_job_claim(*, job_id: int, now: datetime) -> GradingJob | None:
     return job
 
 
-def grading_job_run(*, job_id: int, runner: SandboxRunner = _default_runner) -> JobOutcome:
+def grading_job_run(*, job_id: int, runner: SandboxRunner = _default_runner, resume: bool = False) -> JobOutcome:
     now = timezone.now()
-    job = grading_job_claim(job_id=job_id, now=now)
+    job = grading_job_claim(job_id=job_id, now=now, resume=resume)
     if job is None:
         return JobOutcome(job_id=job_id, ran=False)
     if submission_result(submission=job.submission) is not None:
@@ -335,15 +344,20 @@ def retry_delay(*, attempt: int) -> timedelta:
     return timedelta(seconds=min(settings.GRADING_RETRY_BACKOFF_SECONDS * 2 ** (attempt - 1), 600))
 
 
-def grading_job_fail(*, job_id: int, error: str, now: datetime, retry_after: timedelta | None = None) -> str:
-    """End a running attempt without a verdict; queue the next (after `retry_after`, by
-    default the backoff) or give up. Returns the submission's status afterwards."""
+def grading_job_fail(*, job_id: int, error: str, now: datetime, lost: bool = False) -> str:
+    """End a running attempt without a verdict; queue the next or give up. Returns the
+    submission's status afterwards. `lost`: its worker is presumed gone (the sweeper);
+    then only if no heartbeat renewed the lease meanwhile, and the retry is due at once,
+    since this was no grader error and the lease was the wait."""
     with transaction.atomic():
         job = GradingJob.objects.select_related("submission").get(pk=job_id)
         # Rows are locked submission first, then job, as _record_result does, so a
         # sweeper failing a slow job and that job storing its verdict cannot deadlock.
         list(Submission.objects.select_for_update().filter(pk=job.submission_id).values_list("pk", flat=True))
-        if _job_finish(job=job, state=JobState.FAILED, now=now, error=error[:2000]) != 1:
+        running = GradingJob.objects.filter(pk=job.pk, state=JobState.RUNNING)
+        if lost:
+            running = running.filter(lease_expires_at__lt=now)
+        if running.update(state=JobState.FAILED, finished_at=now, error=error[:2000]) != 1:
             return Submission.objects.values_list("status", flat=True).get(pk=job.submission_id)
         if GradingResult.objects.filter(submission_id=job.submission_id).exists():
             return SubmissionStatus.GRADED
@@ -353,7 +367,7 @@ def grading_job_fail(*, job_id: int, error: str, now: datetime, retry_after: tim
             )
             logger.error("submission %s: grader failed %s times; giving up: %s", job.submission_id, job.attempt, error)
             return SubmissionStatus.ERROR
-        delay = retry_delay(attempt=job.attempt) if retry_after is None else retry_after
+        delay = timedelta(0) if lost else retry_delay(attempt=job.attempt)
         retry = GradingJob.objects.create(
             submission_id=job.submission_id,
             attempt=job.attempt + 1,
@@ -381,9 +395,8 @@ def grading_jobs_sweep(*, now: datetime) -> SweepReport:
     for job_id in GradingJob.objects.filter(state=JobState.RUNNING, lease_expires_at__lt=now).values_list(
         "pk", flat=True
     ):
-        # Not a grader error: the lease was the wait, so the retry is due at once.
         error = "the worker stopped renewing its lease before it finished (lease expired): presumed lost"
-        grading_job_fail(job_id=job_id, error=error, now=now, retry_after=timedelta(0))
+        grading_job_fail(job_id=job_id, error=error, now=now, lost=True)
         lost += 1
     redeliver_before = now - timedelta(seconds=settings.GRADING_REDELIVER_AFTER_SECONDS)
     missing = _messages_missing(now=now)

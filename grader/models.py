@@ -169,8 +169,10 @@ class GradingJob(models.Model):
     # message may have been lost with the broker.
     enqueued_at = models.DateTimeField()
     started_at = models.DateTimeField(null=True, blank=True)
-    # A running job whose lease has passed is presumed lost with its worker.
+    # A running job whose lease has passed is presumed lost with its worker, which renews
+    # the lease with a heartbeat while it grades (heartbeat_at: the last one).
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     worker = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True, help_text="Why this attempt failed (grader side).")

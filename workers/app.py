@@ -4,14 +4,37 @@ import logging
 import os
 from typing import Any
 
+import kombu
 from celery import Celery
+from celery.app.amqp import AMQP
 from celery.signals import task_prerun, worker_init, worker_process_init, worker_process_shutdown
 
 from workers.queues import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
-app = Celery("grader")
+# How often a worker (or beat) that lost the broker tries it again.
+BROKER_RECONNECT_SECONDS = 2
+
+
+class _BrokerConnection(kombu.Connection):
+    """kombu's connection, retrying a lost broker every BROKER_RECONNECT_SECONDS rather than
+    backing off 2, 4, 6 ... 30 s: after a longer outage the worker would otherwise come
+    back up to 30 s after the broker did, and the messages the broker lost are resent
+    only once a worker takes the sweeper's task."""
+
+    def ensure_connection(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("interval_start", 1)
+        kwargs.setdefault("interval_step", 1)
+        kwargs.setdefault("interval_max", BROKER_RECONNECT_SECONDS)
+        return super().ensure_connection(*args, **kwargs)
+
+
+class _Amqp(AMQP):
+    Connection = _BrokerConnection
+
+
+app = Celery("grader", amqp=_Amqp)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(["grader", "lti"])
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import transaction
+from kombu.exceptions import ChannelError
 
 from workers.app import app
 
@@ -33,3 +35,17 @@ def enqueue(*, task: str, args: Sequence[object], countdown: float = 0) -> bool:
 
 def enqueue_on_commit(*, task: str, args: Sequence[object], countdown: float = 0) -> None:
     transaction.on_commit(lambda: enqueue(task=task, args=args, countdown=countdown))
+
+
+def queue_length(*, queue: str) -> int | None:
+    """Messages waiting in `queue` for a worker to take them (not those a worker holds);
+    None when the broker cannot be asked (within the broker's connect timeout)."""
+    try:
+        with app.connection_for_read() as connection:  # its own: a pooled one may predate a restart
+            channel: Any = connection.default_channel  # a kombu virtual channel (Redis, filesystem)
+            return int(channel.queue_declare(queue=queue, passive=True).message_count)
+    except ChannelError:
+        return 0  # kombu's Redis transport: an empty queue is no queue
+    except Exception:
+        logger.warning("could not ask the broker how many messages %r holds", queue, exc_info=True)
+        return None

@@ -178,8 +178,9 @@ GRADING_REDELIVER_AFTER_SECONDS = env_int("GRADING_REDELIVER_AFTER_SECONDS", def
 GRADING_SWEEP_SECONDS = env_int("GRADING_SWEEP_SECONDS", default=5, minimum=1)
 # A worker process that cannot reach the database keeps the message it took (so the
 # worker takes no other) and waits this long for the database, then hands the message
-# back to the broker and takes it again.
-GRADING_DATABASE_WAIT_SECONDS = env_int("GRADING_DATABASE_WAIT_SECONDS", default=10, minimum=1)
+# back to the broker and takes it again; a job it was grading when the database went is
+# resumed if the database returns meanwhile. A warm shutdown waits at most this long.
+GRADING_DATABASE_WAIT_SECONDS = env_int("GRADING_DATABASE_WAIT_SECONDS", default=30, minimum=1)
 
 # --- LMS integration (LTI 1.3) ------------------------------------------------------
 # The tool's public address, as an LMS reaches it: every URL given to platforms (key set,
