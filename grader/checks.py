@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+import secrets
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
@@ -26,6 +27,7 @@ from workers.sandbox.protocol import (
     SandboxCall,
     SandboxJob,
     SandboxRun,
+    SandboxUnavailable,
     StudentError,
     Termination,
     Value,
@@ -82,11 +84,13 @@ def sandbox_job(
     limits: Limits,
     reference: bool = False,
     variant: int = 0,
+    seeds: Mapping[str, int] | None = None,
 ) -> SandboxJob:
     """The calls for these checks: every variant of each for the reference, the
-    submission's variant otherwise. Only the reference's run evaluates gradient checks'
-    perturbed function values: everything a child sends is its own report, so the
-    finite differences a student's gradient is judged against come from the key."""
+    submission's variant otherwise (`seeds` overrides a check's seed, by name). Only the
+    reference's run evaluates gradient checks' perturbed function values: everything a
+    child sends is its own report, so the finite differences a student's gradient is
+    judged against come from the key."""
 
     def variants(check: CheckSpec) -> Sequence[int]:
         return range(check.variants) if reference else (variant,)
@@ -94,7 +98,11 @@ def sandbox_job(
     return SandboxJob(
         code=code.removeprefix(BYTE_ORDER_MARK),  # editors on Windows save one; Python's compile() refuses it
         entry_points=tuple(entry_points),
-        calls=tuple(_sandbox_call(check, variant=k, reference=reference) for check in checks for k in variants(check)),
+        calls=tuple(
+            _sandbox_call(check, variant=k, reference=reference, seed=(seeds or {}).get(check.name))
+            for check in checks
+            for k in variants(check)
+        ),
         limits=limits,
     )
 
@@ -115,6 +123,9 @@ class Runs:
     main: SandboxRun
     alone: dict[str, SandboxRun]
     metrics: dict[str, CallOutcome | None] = field(default_factory=dict)
+    # Time checks graded on inputs drawn for this submission alone: the reference's value
+    # on them, by call id, in place of the key's.
+    timed_expected: dict[str, Any] = field(default_factory=dict)
 
     def source(self, call_id: str) -> SandboxRun:
         return self.alone.get(call_id, self.main)
@@ -132,13 +143,24 @@ def run_checks(
     limits: Limits,
     reference: bool = False,
     variant: int = 0,
+    reference_code: str | None = None,
 ) -> Runs:
+    """With `reference_code`, each time check (without a metric) runs on inputs drawn from
+    a seed secret to this submission, and the reference answers them in a run of its own:
+    a value seen in one verdict's output is worth nothing on the next submission's."""
     timed = [check for check in checks if check.kind == CheckKind.TIME]
     others = [check for check in checks if check.kind != CheckKind.TIME]
+    fresh = {} if reference or reference_code is None else _fresh_seeds(checks=timed)
 
     def run(these: Sequence[CheckSpec]) -> SandboxRun:
         job = sandbox_job(
-            code=code, checks=these, entry_points=entry_points, limits=limits, reference=reference, variant=variant
+            code=code,
+            checks=these,
+            entry_points=entry_points,
+            limits=limits,
+            reference=reference,
+            variant=variant,
+            seeds=fresh,
         )
         return runner(job)
 
@@ -165,10 +187,70 @@ def run_checks(
         separate = run([check])
         alone.update(dict.fromkeys(ids, separate))
     runs = Runs(main=main, alone=alone)
-    return replace(
-        runs,
-        metrics=_measure(runner=runner, checks=checks, runs=runs, limits=limits, reference=reference, variant=variant),
-    )
+    metrics = _measure(runner=runner, checks=checks, runs=runs, limits=limits, reference=reference, variant=variant)
+    timed_expected = {}
+    if fresh and reference_code is not None:
+        # Only where the answer decides something: a slow or failed timed call fails anyway.
+        answered = [
+            check
+            for check in timed
+            if check.name in fresh
+            and _answered(runs=runs, call_id=check.call_id(variant))
+            and _fast_enough(check=check, seconds=runs.source(check.call_id(variant)).run_seconds)
+        ]
+        timed_expected = _reference_answers(
+            runner=runner,
+            code=reference_code,
+            checks=answered,
+            entry_points=entry_points,
+            limits=limits,
+            variant=variant,
+            seeds=fresh,
+        )
+    return replace(runs, metrics=metrics, timed_expected=timed_expected)
+
+
+def _fresh_seeds(*, checks: Sequence[CheckSpec]) -> dict[str, int]:
+    return {check.name: secrets.randbelow(1 << 62) for check in checks if not check.metric}
+
+
+def _answered(*, runs: Runs, call_id: str) -> bool:
+    outcome = runs.outcome(call_id)
+    return outcome is not None and outcome.error is None and not isinstance(outcome.value, NotNumeric)
+
+
+def _reference_answers(
+    *,
+    runner: Callable[[SandboxJob], SandboxRun],
+    code: str,
+    checks: Sequence[CheckSpec],
+    entry_points: Sequence[str],
+    limits: Limits,
+    variant: int,
+    seeds: Mapping[str, int],
+) -> dict[str, Any]:
+    """The reference's values on the submission's fresh timed inputs, in a child of its
+    own. The reference validated, so a failure here is the grader's, never the student's."""
+    if not checks:
+        return {}
+    job = sandbox_job(code=code, checks=checks, entry_points=entry_points, limits=limits, variant=variant, seeds=seeds)
+    answer = runner(job)
+    answers = {}
+    for check in checks:
+        call_id = check.call_id(variant)
+        outcome = answer.calls.get(call_id)
+        if (
+            outcome is None
+            or outcome.error is not None
+            or outcome.value is None
+            or isinstance(outcome.value, NotNumeric)
+        ):
+            raise SandboxUnavailable(f"the reference could not answer time check {check.name} on fresh inputs")
+        try:
+            answers[call_id] = _encode_expected(check=check, value=outcome.value)
+        except ExpectedProblem as exc:
+            raise SandboxUnavailable(str(exc)) from exc
+    return answers
 
 
 def _measure(
@@ -221,8 +303,9 @@ def limits_for(*, time_limit_seconds: int, memory_limit_mb: int) -> Limits:
     )
 
 
-def _sandbox_call(check: CheckSpec, *, variant: int, reference: bool) -> SandboxCall:
-    call = SandboxCall(id=check.call_id(variant), expr=check.call, setup=check.setup, seed=check.variant_seed(variant))
+def _sandbox_call(check: CheckSpec, *, variant: int, reference: bool, seed: int | None = None) -> SandboxCall:
+    seed = check.variant_seed(variant) if seed is None else seed
+    call = SandboxCall(id=check.call_id(variant), expr=check.call, setup=check.setup, seed=seed)
     if check.kind == CheckKind.UNCHANGED:
         return replace(call, track=check.track)
     if check.kind == CheckKind.GRADIENT and reference:
@@ -244,29 +327,35 @@ KEYED_KINDS = (
 
 
 def expected_from_reference(*, checks: Sequence[CheckSpec], runs: Runs) -> dict[str, Any]:
-    """The answer key's stored values, from the reference solution's runs, by call id."""
+    """The answer key's stored values, from the reference solution's runs, by call id.
+    A check with a metric also stores the shape of the reference's call result."""
     expected: dict[str, Any] = {}
     for check in checks:
-        if check.kind not in KEYED_KINDS:
-            continue
         for k in range(check.variants):
             call_id = check.call_id(k)
-            outcome = _judged_outcome(check=check, call_id=call_id, runs=runs)
-            if outcome is None or outcome.error is not None or outcome.value is None:
-                continue  # judged as a failure below; the reference then does not validate
-            if check.kind == CheckKind.UNCHANGED:
-                expected[call_id] = _encode_inputs(check=check, outcome=outcome)
-                continue
-            value = outcome.value
-            if isinstance(value, NotNumeric):
-                raise ExpectedProblem(
-                    f"{check.name}: the reference returned a {value.type_name}, not a number or array."
-                )
-            if check.kind == CheckKind.GRADIENT:
-                expected[call_id] = _encode_differences(check=check, outcome=outcome)
-            else:
-                expected[call_id] = _encode_expected(check=check, value=value)
+            entry = _expected_entry(check=check, call_id=call_id, runs=runs)
+            call = runs.outcome(call_id)
+            if check.metric and call is not None and _answered(runs=runs, call_id=call_id):
+                entry = {**(entry or {}), "result_shape": _result_shape(call.value)}
+            if entry is not None:
+                expected[call_id] = entry
     return expected
+
+
+def _expected_entry(*, check: CheckSpec, call_id: str, runs: Runs) -> dict[str, Any] | None:
+    if check.kind not in KEYED_KINDS:
+        return None
+    outcome = _judged_outcome(check=check, call_id=call_id, runs=runs)
+    if outcome is None or outcome.error is not None or outcome.value is None:
+        return None  # judged as a failure below; the reference then does not validate
+    if check.kind == CheckKind.UNCHANGED:
+        return _encode_inputs(check=check, outcome=outcome)
+    value = outcome.value
+    if isinstance(value, NotNumeric):
+        raise ExpectedProblem(f"{check.name}: the reference returned a {value.type_name}, not a number or array.")
+    if check.kind == CheckKind.GRADIENT:
+        return _encode_differences(check=check, outcome=outcome)
+    return _encode_expected(check=check, value=value)
 
 
 def _judged_outcome(*, check: CheckSpec, call_id: str, runs: Runs) -> CallOutcome | None:
@@ -418,11 +507,15 @@ def _judge_check(
     if check.metric:
         if isinstance(outcome.value, NotNumeric):
             return False, f"returned a {outcome.value.type_name}, expected a number or a numpy array"
+        if problem := _result_shape_problem(check=check, value=outcome.value, expected=expected.get(call_id)):
+            return False, problem
         measured = runs.metrics.get(call_id)
         if measured is None or measured.error is not None:
             return False, _unmeasured_message(check=check, measured=measured)
         judged = replace(measured, seconds=outcome.seconds)
-    passed, message = _judge_outcome(check=check, outcome=judged, expected=expected.get(call_id))
+    passed, message = _judge_outcome(
+        check=check, outcome=judged, expected=runs.timed_expected.get(call_id, expected.get(call_id))
+    )
     wrong_value = check.kind == CheckKind.TIME and not message.startswith("took ")
     if not passed and not check.hidden and wrong_value:
         # A wrong value on the timed input: the author's hint is about speed, which is
@@ -436,6 +529,27 @@ def _judge_check(
     elif not passed and check.message:
         message = f"{check.message} ({message})"
     return passed, message
+
+
+def _result_shape(value: Value | None) -> list[int] | None:
+    if isinstance(value, float):
+        return []
+    return list(value.shape) if isinstance(value, np.ndarray) else None
+
+
+def _result_shape_problem(*, check: CheckSpec, value: Value | None, expected: dict[str, Any] | None) -> str:
+    """A metric measures a result shaped like the reference's, nothing else: a result of
+    another shape could game the metric's broadcasting (weights as a matrix, one column
+    per training label, once drove a training loss to 0 without any training)."""
+    want = (expected or {}).get("result_shape")
+    if want is None or _result_shape(value) == want:
+        return ""
+    if check.hidden:
+        return check.message or _hidden_failure(value=value, too_slow=False)
+    shown = "a single number" if want == [] else f"an array of shape {_shape(tuple(want))}"
+    assert value is not None
+    why = f"returned {describe(value)}, expected {shown}"
+    return f"{check.message} ({why})" if check.message else why
 
 
 def _unmeasured_message(*, check: CheckSpec, measured: CallOutcome | None) -> str:
@@ -584,16 +698,19 @@ def _judge_finite(*, value: float | np.ndarray, expected: dict[str, Any] | None)
 def _judge_time(
     *, check: CheckSpec, value: float | np.ndarray, seconds: float, expected: dict[str, Any] | None
 ) -> tuple[bool, str]:
+    """Speed first (a slow call fails whatever it returned, and run_checks asks the
+    reference for fresh inputs' answers only when the call was fast), then the value."""
+    assert check.seconds is not None
+    took = f"took {_number(seconds)} s"
+    if not _fast_enough(check=check, seconds=seconds):
+        return False, f"{took}, more than the {_number(check.seconds)} s allowed"
     correct, why = _judge_close(check=check, value=value, expected=expected)
     if not correct:
         return (
             False,
             f"the timed call's result differs from the reference's ({why}); a fast wrong answer does not count",
         )
-    assert check.seconds is not None
-    fast = _fast_enough(check=check, seconds=seconds)
-    took = f"took {_number(seconds)} s"
-    return fast, took if fast else f"{took}, more than the {_number(check.seconds)} s allowed"
+    return True, took
 
 
 def _judge_close(*, check: CheckSpec, value: float | np.ndarray, expected: dict[str, Any] | None) -> tuple[bool, str]:

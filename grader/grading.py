@@ -260,6 +260,7 @@ def _grade(*, job: GradingJob, claimed_at: datetime, runner: SandboxRunner) -> N
         entry_points=key.spec["entry_points"],
         limits=limits,
         variant=submission.variant,
+        reference_code=key.spec["reference_solution"],
     )
     sandbox_seconds = time.perf_counter() - started
     verdict = judge(checks=checks, expected=key.expected, runs=runs, limits=limits, variant=submission.variant)

@@ -121,7 +121,14 @@ def strength_report(
         for slug, label, constant, code in strength_candidates(
             reference=reference, starter=starter, entry_points=entry_points
         ):
-            runs = run_checks(runner=runner, code=code, checks=checks, entry_points=entry_points, limits=limits)
+            runs = run_checks(
+                runner=runner,
+                code=code,
+                checks=checks,
+                entry_points=entry_points,
+                limits=limits,
+                reference_code=reference,
+            )
             verdict = judge(checks=checks, expected=expected, runs=runs, limits=limits)
             rows.append(
                 {

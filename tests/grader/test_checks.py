@@ -1437,7 +1437,7 @@ def test_a_close_metric_is_keyed_on_the_references_metric():
         metrics={"sums": CallOutcome(id="sums", value=np.array([1.0, 1.0]))},
     )
     expected = expected_from_reference(checks=[check], runs=reference)
-    assert expected == {"sums": _array([1.0, 1.0])}
+    assert expected == {"sums": {**_array([1.0, 1.0]), "result_shape": [2, 4]}}  # the call result's shape too
 
     wrong = _runs(
         CallOutcome(id="sums", value=np.zeros((2, 4))),

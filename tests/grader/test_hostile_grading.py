@@ -60,7 +60,13 @@ def key(slug: str) -> Key:
 def grade(slug: str, code: str, *, variant: int = 0) -> Verdict:
     k = key(slug)
     runs = run_checks(
-        runner=runner, code=code, checks=k.checks, entry_points=k.spec.entry_points, limits=k.limits, variant=variant
+        runner=runner,
+        code=code,
+        checks=k.checks,
+        entry_points=k.spec.entry_points,
+        limits=k.limits,
+        variant=variant,
+        reference_code=k.spec.reference_solution,
     )
     return judge(checks=k.checks, expected=k.expected, runs=runs, limits=k.limits, variant=variant)
 
@@ -139,7 +145,7 @@ def test_a_property_that_passed_alone_says_what_it_waits_for():
     verdict = grade(BCE, "def binary_cross_entropy(y_true, y_pred, eps=1e-7):\n    return 0.0\n")
     finite = next(check for check in verdict.checks if check.name == "certain-predictions-finite")
 
-    assert finite.message == "not scored until random-cases passes (this check on its own: passed)"
+    assert finite.message == "not scored until certain-predictions-clipped passes (this check on its own: passed)"
 
 
 def test_a_shortcut_on_the_timed_input_loses_the_time_check():
@@ -285,7 +291,9 @@ def test_replaying_numbers_seen_in_feedback_does_not_pass_the_next_submission():
     varied = {check.name for check in k.checks if check.variants > 1}
     assert varied <= passed(same_variant)  # the replay is faithful...
     assert not varied & passed(next_variant)  # ...and worth nothing on the next inputs
-    assert next_variant.score <= Decimal(2)  # the fixed-input checks, which a student can compute by hand
+    # What remains: the check on exact 0/1 predictions, whose value the prompt states, and
+    # its finiteness, which requires it.
+    assert passed(next_variant) <= {"certain-predictions-clipped", "certain-predictions-finite"}
 
 
 UNTRAINED = """

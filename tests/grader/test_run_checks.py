@@ -262,7 +262,7 @@ def test_a_metric_sees_the_same_inputs_as_the_call():
     )  # fmt: skip
     expected = _key("def f(x):\n    return 2 * x\n", [check])
 
-    assert expected == {"residual": {"shape": None, "values": 0.0}}
+    assert expected == {"residual": {"shape": None, "values": 0.0, "result_shape": [5]}}
     _runs, right = _verdict("def f(x):\n    return x + x\n", [check], expected)
     assert right.checks[0].passed
     _runs, wrong = _verdict("def f(x):\n    return 3 * x\n", [check], expected)
@@ -456,3 +456,49 @@ def test_a_runs_outcome_is_the_alone_runs_for_a_check_run_alone():
     assert (runs.source("fast"), runs.source("value")) == (alone, main)
     assert runs.outcome("fast") == CallOutcome(id="fast", value=2.0)
     assert runs.outcome("value") is None
+
+
+RANDOM_TIMED = CheckSpec(
+    name="fast", kind="time", call="f(x)", setup="x = float(rng.uniform(1.0, 2.0))\n", seconds=1.0, points=Decimal(1)
+)
+
+
+def test_time_checks_run_on_inputs_drawn_for_each_submission_and_the_reference_answers_them():
+    """A value one submission printed is worth nothing to the next: the timed inputs come
+    from a seed secret to the submission, answered by the reference in a child of its own."""
+    jobs: list[SandboxJob] = []
+
+    def recording(job: SandboxJob) -> SandboxRun:
+        jobs.append(job)
+        return runner(job)
+
+    seeds = []
+    for _ in range(2):
+        jobs.clear()
+        runs = run_checks(
+            runner=recording, code=SQUARE, checks=[RANDOM_TIMED], entry_points=["f"], limits=LIMITS,
+            reference_code="def f(x):\n    return x ** 2\n",
+        )  # fmt: skip
+        verdict = judge(checks=[RANDOM_TIMED], expected={}, runs=runs, limits=LIMITS)
+        assert verdict.checks[0].passed, verdict
+        student, reference = jobs
+        assert reference.code == "def f(x):\n    return x ** 2\n"
+        assert student.calls[0].seed == reference.calls[0].seed != RANDOM_TIMED.seed
+        seeds.append(student.calls[0].seed)
+    assert seeds[0] != seeds[1]
+
+
+def test_a_replay_of_a_timed_value_from_an_earlier_submission_fails():
+    first = run_checks(
+        runner=runner, code=SQUARE, checks=[RANDOM_TIMED], entry_points=["f"], limits=LIMITS, reference_code=SQUARE
+    )
+    seen = first.main.calls["fast"].value
+    replay = f"def f(x):\n    return {seen!r}\n"
+
+    runs = run_checks(
+        runner=runner, code=replay, checks=[RANDOM_TIMED], entry_points=["f"], limits=LIMITS, reference_code=SQUARE
+    )
+    verdict = judge(checks=[RANDOM_TIMED], expected={}, runs=runs, limits=LIMITS)
+
+    assert not verdict.checks[0].passed
+    assert "a fast wrong answer does not count" in verdict.checks[0].message

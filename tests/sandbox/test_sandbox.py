@@ -355,7 +355,12 @@ def test_the_setup_source_and_seed_are_out_of_reach_once_the_students_module_run
     control = run(
         SNOOP,
         *(
-            SandboxCall(id=f"probe-{what}", setup=planted, expr=f"hits('call', {what!r})  # SETUP-MARKER-5d1e")
+            # The call names the planted inputs: a call's namespace holds only what it uses.
+            SandboxCall(
+                id=f"probe-{what}",
+                setup=planted,
+                expr=f"hits('call', {what!r}) + 0 * len((seed_copy, call_copy, x))  # SETUP-MARKER-5d1e",
+            )
             for what in ("setup", "seed")
         ),
         config=bwrap_config,

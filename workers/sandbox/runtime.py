@@ -689,6 +689,20 @@ def _real_scalar_types() -> tuple[type, ...]:
 ARRAY_KINDS = {"b": (1,), "i": (1, 2, 4, 8), "u": (1, 2, 4, 8), "f": (2, 4, 8)}
 
 
+def referenced_names(*sources: str | None) -> set[str]:
+    """Every global name an expression (and the lambdas in it) may read."""
+    names: set[str] = set()
+    for source in sources:
+        if not source:
+            continue
+        stack = [compile(source, CHECK_FILE, "eval")]
+        while stack:
+            code = stack.pop()
+            names.update(code.co_names)
+            stack.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
+    return names
+
+
 class Harness:
     def __init__(self, job: dict[str, Any], reporter: Reporter) -> None:
         import numpy as np
@@ -746,7 +760,13 @@ class Harness:
         except BaseException as exc:
             return {"__error__": self.describe(exc, in_setup=True)}
         namespace.pop("__builtins__", None)
-        return namespace
+        # Only what the call uses: a held-out `y_test` bound beside `X_train` is not the
+        # student's to read.
+        try:
+            wanted = referenced_names(call["expr"], call.get("fd_of")) | set(call["track"]) | {call.get("fd_wrt")}
+        except (SyntaxError, ValueError):
+            return namespace  # the call itself reports the error
+        return {name: value for name, value in namespace.items() if name in wanted}
 
     def decode(self, value: dict[str, Any]) -> Any:
         """Trusted data from the host (a metric's `result`): a float or an array."""
@@ -768,6 +788,9 @@ class Harness:
         fd_base = self.fd_snapshot(inputs.get(call["fd_wrt"])) if call["fd_of"] else None
         try:
             value = eval(compile(call["expr"], CHECK_FILE, "eval"), namespace)  # noqa: S307
+            if track:
+                # Before the result can be dropped: a finalizer on it could undo a change.
+                frame["ia"] = {name: self.encode_input(inputs.get(name)) for name in track}
             frame["v"] = self.encode(value)
             del value
             if call["fd_of"]:
@@ -775,7 +798,7 @@ class Harness:
         except BaseException as exc:
             frame.pop("v", None)
             frame["e"] = self.describe(exc)
-        if track:
+        if track and "ia" not in frame:
             frame["ia"] = {name: self.encode_input(inputs.get(name)) for name in track}
         return frame
 
