@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import AbstractUser
+from django.test import Client
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -62,6 +63,16 @@ def other_student_api(other_student: AbstractUser) -> APIClient:
 @pytest.fixture
 def instructor_api(instructor: AbstractUser) -> APIClient:
     return _client_for(instructor)
+
+
+@pytest.fixture
+def staff(instructor: AbstractUser) -> Client:
+    """A browser signed in to the admin as the instructor, given staff rights."""
+    instructor.is_staff = True
+    instructor.save()
+    client = Client()
+    client.force_login(instructor)
+    return client
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import AbstractUser
-from django.test import Client
 
 from grader.grading import grading_job_run, submission_create
 from grader.models import GradingJob, Submission
@@ -13,15 +12,6 @@ from workers.sandbox.protocol import CallOutcome, SandboxJob, SandboxRun
 
 CODE = "def square(x):\n    if x < 0:\n        return x * x  # '<b>'\n    return x * x\n"
 NINE = {"shape": None, "values": 9.0}
-
-
-@pytest.fixture
-def staff(instructor: AbstractUser) -> Client:
-    instructor.is_staff = True
-    instructor.save()
-    client = Client()
-    client.force_login(instructor)
-    return client
 
 
 @pytest.fixture

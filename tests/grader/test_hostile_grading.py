@@ -9,71 +9,11 @@ hijacked builtins, frame introspection) are kept here so that they never score a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from decimal import Decimal
-from functools import cache
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-from grader.checks import Verdict, expected_from_reference, judge, judge_every_variant, limits_for, run_checks
-from questions.exercise_files import parse_exercise_folder
-from questions.exercises import CheckSpec, ExerciseSpec, grading_spec, grading_spec_checks
-from workers.sandbox import sandbox_run
-from workers.sandbox.protocol import Limits, SandboxJob, SandboxRun
-
-BANK = Path(__file__).resolve().parents[2] / "questions" / "bank" / "exercises"
-
-
-def runner(job: SandboxJob) -> SandboxRun:
-    return sandbox_run(job=job)
-
-
-@dataclass(frozen=True)
-class Key:
-    spec: ExerciseSpec
-    checks: list[CheckSpec]
-    expected: dict[str, Any]
-    limits: Limits
-
-
-@cache
-def key(slug: str) -> Key:
-    spec = parse_exercise_folder(BANK / slug)
-    checks = grading_spec_checks(spec=grading_spec(spec=spec))
-    limits = limits_for(time_limit_seconds=spec.time_limit_seconds, memory_limit_mb=spec.memory_limit_mb)
-    runs = run_checks(
-        runner=runner,
-        code=spec.reference_solution,
-        checks=checks,
-        entry_points=spec.entry_points,
-        limits=limits,
-        reference=True,
-    )
-    expected = expected_from_reference(checks=checks, runs=runs)
-    reference = judge_every_variant(checks=checks, expected=expected, runs=runs, limits=limits)
-    assert reference.score == reference.max_score, reference
-    return Key(spec=spec, checks=checks, expected=expected, limits=limits)
-
-
-def grade(slug: str, code: str, *, variant: int = 0) -> Verdict:
-    k = key(slug)
-    runs = run_checks(
-        runner=runner,
-        code=code,
-        checks=k.checks,
-        entry_points=k.spec.entry_points,
-        limits=k.limits,
-        variant=variant,
-        reference_code=k.spec.reference_solution,
-    )
-    return judge(checks=k.checks, expected=k.expected, runs=runs, limits=k.limits, variant=variant)
-
-
-def passed(verdict: Verdict) -> set[str]:
-    return {check.name for check in verdict.checks if check.passed}
-
+from grader.checks import Verdict, judge, run_checks
+from tests.grader.seeded import grade, key, passed, runner
 
 BCE = "binary-cross-entropy"
 LOGREG = "logistic-regression-by-gradient-descent"

@@ -13,7 +13,8 @@ import re
 import pytest
 
 from grader.checks import run_checks
-from tests.grader.test_hostile_grading import BCE, CORRECT_BCE, LOGREG, SLOW_BCE, grade, key, passed, runner
+from tests.grader.seeded import grade, key, passed, runner
+from tests.grader.test_hostile_grading import BCE, CORRECT_BCE, LOGREG, SLOW_BCE
 
 SOFTMAX = "stable-softmax-cross-entropy"
 MSE = "mse-versus-mae"

@@ -3,18 +3,15 @@ does no real work scores on every seeded exercise, and the flag a weak key gets.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import Decimal
 from functools import cache
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from grader.checks import (
-    Verdict,
     expected_from_reference,
-    judge,
     judge_every_variant,
     limits_for,
     run_checks,
@@ -29,45 +26,9 @@ from grader.strength import (
     strength_flag,
     strength_report,
 )
-from questions.exercise_files import parse_exercise_folder
-from questions.exercises import CheckSpec, ExerciseSpec, grading_spec, grading_spec_checks
-from workers.sandbox import sandbox_run
-from workers.sandbox.protocol import Limits, SandboxJob, SandboxRun, SandboxUnavailable
-
-BANK = Path(__file__).resolve().parents[2] / "questions" / "bank" / "exercises"
-SLUGS = sorted(folder.name for folder in BANK.iterdir() if (folder / "exercise.yaml").is_file())
-
-
-def runner(job: SandboxJob) -> SandboxRun:
-    return sandbox_run(job=job)
-
-
-@dataclass(frozen=True)
-class Key:
-    spec: ExerciseSpec
-    checks: list[CheckSpec]
-    expected: dict[str, Any]
-    limits: Limits
-    reference: Verdict
-
-
-@cache
-def key(slug: str) -> Key:
-    """The exercise's answer key as validation builds it, from the snapshotted spec."""
-    spec = parse_exercise_folder(BANK / slug)
-    checks = grading_spec_checks(spec=grading_spec(spec=spec))
-    limits = limits_for(time_limit_seconds=spec.time_limit_seconds, memory_limit_mb=spec.memory_limit_mb)
-    runs = run_checks(
-        runner=runner,
-        code=spec.reference_solution,
-        checks=checks,
-        entry_points=spec.entry_points,
-        limits=limits,
-        reference=True,
-    )
-    expected = expected_from_reference(checks=checks, runs=runs)
-    reference = judge_every_variant(checks=checks, expected=expected, runs=runs, limits=limits)
-    return Key(spec=spec, checks=checks, expected=expected, limits=limits, reference=reference)
+from questions.exercises import CheckSpec
+from tests.grader.seeded import SLUGS, grade, key, passed, runner
+from workers.sandbox.protocol import SandboxJob, SandboxRun, SandboxUnavailable
 
 
 @cache
@@ -82,16 +43,6 @@ def report(slug: str) -> dict[str, Any]:
         reference=k.spec.reference_solution,
         starter=k.spec.starter_code,
     )
-
-
-def grade(slug: str, code: str) -> Verdict:
-    k = key(slug)
-    runs = run_checks(runner=runner, code=code, checks=k.checks, entry_points=k.spec.entry_points, limits=k.limits)
-    return judge(checks=k.checks, expected=k.expected, runs=runs, limits=k.limits)
-
-
-def passing(verdict: Verdict) -> set[str]:
-    return {check.name for check in verdict.checks if check.passed}
 
 
 def test_the_bank_holds_the_seeded_exercises():
@@ -219,7 +170,7 @@ def test_a_sum_in_mse_alone_loses_the_mse_checks_and_only_those():
     mse waits for its values."""
     verdict = grade("mse-versus-mae", MSE_WITH_A_SUM)
 
-    assert passing(verdict) == {check.name for check in key("mse-versus-mae").checks} - {
+    assert passed(verdict) == {check.name for check in key("mse-versus-mae").checks} - {
         "mse-values",
         "mse-returns-a-scalar",
     }

@@ -21,15 +21,6 @@ QUESTIONS_URL = "/admin/questions/question/"
 ADD_URL = QUESTIONS_URL + "add/"
 
 
-@pytest.fixture
-def staff(instructor: AbstractUser) -> Client:
-    instructor.is_staff = True
-    instructor.save()
-    client = Client()
-    client.force_login(instructor)
-    return client
-
-
 def _inline(prefix: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
     data: dict[str, Any] = {
         f"{prefix}-TOTAL_FORMS": str(len(rows)),

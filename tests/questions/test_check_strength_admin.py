@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-import pytest
-from django.contrib.auth.models import AbstractUser
 from django.test import Client
 
 from grader.grading import exercise_key_validate
@@ -22,15 +20,6 @@ from tests.questions.test_exercise_editing import EXERCISES_URL, _fields, _form,
 from workers.sandbox.protocol import CallOutcome, SandboxJob, SandboxRun
 
 FLAG = "checks give 5 of 5 points to the starter code"
-
-
-@pytest.fixture
-def staff(instructor: AbstractUser) -> Client:
-    instructor.is_staff = True
-    instructor.save()
-    client = Client()
-    client.force_login(instructor)
-    return client
 
 
 def strong_square() -> Exercise:

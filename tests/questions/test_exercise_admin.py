@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from django.contrib.auth.models import AbstractUser
 from django.test import Client
 
 from questions.models import Exercise, ExerciseCheck, ExerciseKey, KeyStatus
@@ -14,15 +13,6 @@ from tests.exercises import make_exercise
 EXERCISES_URL = "/admin/questions/exercise/"
 ADD_URL = EXERCISES_URL + "add/"
 PREFIX = "checks"
-
-
-@pytest.fixture
-def staff(instructor: AbstractUser) -> Client:
-    instructor.is_staff = True
-    instructor.save()
-    client = Client()
-    client.force_login(instructor)
-    return client
 
 
 def _form(*, checks: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:

@@ -43,15 +43,6 @@ def broken_reference(job: SandboxJob) -> SandboxRun:
 
 
 @pytest.fixture
-def staff(instructor: AbstractUser) -> Client:
-    instructor.is_staff = True
-    instructor.save()
-    client = Client()
-    client.force_login(instructor)
-    return client
-
-
-@pytest.fixture
 def browser(student: AbstractUser) -> Client:
     client = Client()
     client.force_login(student)
