@@ -78,6 +78,43 @@ def test_it_refuses_duplicate_check_names_and_exercises_without_checks(staff):
     assert not Exercise.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("checks", "message"),
+    [
+        ([{"name": "two", "call": "cube(2.0)", "requires": "three"}], "requires three, which no check is called"),
+        (
+            [
+                {"name": "two", "call": "cube(2.0)", "requires": "one"},
+                {"name": "one", "call": "cube(1.0)", "requires": "two", "position": "1"},
+            ],
+            "cannot require each other in a circle: two -&gt; one -&gt; two",
+        ),
+        (
+            [{"name": "two", "call": "float(cube(2.0))"}],
+            "the call must be a call of one of the student&#x27;s functions",
+        ),
+        ([{"name": "two", "call": "cube(2.0)", "variants": "11"}], "Variants are between 1 and 10."),
+    ],
+)
+def test_it_refuses_requirements_that_cannot_be_met_and_calls_that_compute_inside(staff, checks, message):
+    content = staff.post(ADD_URL, _form(checks=checks)).content.decode()
+    assert message in content
+    assert not Exercise.objects.exists()
+
+
+def test_it_saves_requires_metric_variants_and_show_expected(staff):
+    checks = [
+        {"name": "two", "call": "cube(2.0)", "variants": "3", "show_expected": "on"},
+        {"name": "big", "kind": "range", "call": "cube(2.0)", "metric": "result * 2", "lower": "1",
+         "requires": "two", "position": "1"},
+    ]  # fmt: skip
+    response = staff.post(ADD_URL, _form(checks=checks))
+    assert response.status_code == 302, response.content.decode()[:3000]
+    two, big = Exercise.objects.get(slug="cube").checks.order_by("position")
+    assert (two.variants, two.show_expected) == (3, True)
+    assert (big.requires, big.metric) == ("two", "result * 2")
+
+
 def test_it_refuses_a_reference_that_is_not_python(staff):
     form = _form(checks=[{"name": "two", "call": "cube(2.0)"}], reference_solution="def cube(x) return x")
     content = staff.post(ADD_URL, form).content.decode()
