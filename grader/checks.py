@@ -91,20 +91,22 @@ def sandbox_job(
     reference's run evaluates gradient checks' perturbed function values: everything a
     child sends is its own report, so the finite differences a student's gradient is
     judged against come from the key."""
-
-    def variants(check: CheckSpec) -> Sequence[int]:
-        return range(check.variants) if reference else (variant,)
-
     return SandboxJob(
         code=code.removeprefix(BYTE_ORDER_MARK),  # editors on Windows save one; Python's compile() refuses it
         entry_points=tuple(entry_points),
         calls=tuple(
             _sandbox_call(check, variant=k, reference=reference, seed=(seeds or {}).get(check.name))
             for check in checks
-            for k in variants(check)
+            for k in _variants(check=check, reference=reference, variant=variant)
         ),
         limits=limits,
     )
+
+
+def _variants(*, check: CheckSpec, reference: bool, variant: int) -> Sequence[int]:
+    """The variants a run asks for: every one of the check's for the reference (its
+    answers become the key), the submission's own otherwise."""
+    return range(check.variants) if reference else (variant,)
 
 
 BYTE_ORDER_MARK = "\ufeff"
@@ -169,12 +171,7 @@ def run_checks(
         return Runs(main=main, alone={})  # the module fails the same way every time
     alone: dict[str, SandboxRun] = {}
     for check in timed:
-        ids = [
-            call.id
-            for call in sandbox_job(
-                code="", checks=[check], entry_points=(), limits=limits, reference=reference, variant=variant
-            ).calls
-        ]
+        ids = [check.call_id(k) for k in _variants(check=check, reference=reference, variant=variant)]
         outcomes = [main.calls.get(call_id) for call_id in ids]
         if (
             all(o is not None and o.error is None for o in outcomes)
@@ -269,12 +266,13 @@ def _measure(
     for check in checks:
         if not check.metric:
             continue
-        for k in range(check.variants) if reference else (variant,):
+        for k in _variants(check=check, reference=reference, variant=variant):
             call_id = check.call_id(k)
-            outcome = runs.outcome(call_id)
-            if outcome is None or outcome.error is not None or isinstance(outcome.value, NotNumeric):
+            if not _answered(runs=runs, call_id=call_id):
                 continue
-            assert outcome.value is not None
+            outcome = runs.outcome(call_id)
+            assert outcome is not None
+            assert isinstance(outcome.value, float | np.ndarray)  # what _answered means
             calls.append(
                 SandboxCall(
                     id=call_id,
@@ -516,7 +514,8 @@ def _judge_check(
     passed, message = _judge_outcome(
         check=check, outcome=judged, expected=runs.timed_expected.get(call_id, expected.get(call_id))
     )
-    wrong_value = check.kind == CheckKind.TIME and not message.startswith("took ")
+    slow = check.kind == CheckKind.TIME and not _fast_enough(check=check, seconds=judged.seconds)
+    wrong_value = check.kind == CheckKind.TIME and not slow
     if not passed and not check.hidden and wrong_value:
         # A wrong value on the timed input: the author's hint is about speed, which is
         # not what went wrong.
@@ -524,8 +523,7 @@ def _judge_check(
     if not passed and check.hidden:
         # Shapes, bounds and values of a hidden check stay hidden: only the
         # student's own result may be described.
-        too_slow = check.kind == CheckKind.TIME and not wrong_value
-        message = check.message or _hidden_failure(value=outcome.value, too_slow=too_slow)
+        message = check.message or _hidden_failure(value=outcome.value, too_slow=slow)
     elif not passed and check.message:
         message = f"{check.message} ({message})"
     return passed, message

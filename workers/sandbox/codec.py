@@ -68,7 +68,7 @@ def encode_value(value: float | np.ndarray) -> dict[str, Any]:
     if isinstance(value, float):
         return {"k": "f", "v": value.hex()}
     little = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("<"))
-    if little.dtype.str not in ARRAY_DTYPES or little.ndim == 0:
+    if little.dtype.str not in ARRAY_DTYPES or value.ndim == 0:
         raise ValueError(f"cannot send an array of dtype {value.dtype} and shape {value.shape}")
     return {
         "k": "a",
