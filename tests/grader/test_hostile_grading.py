@@ -325,3 +325,13 @@ def test_a_correct_solution_with_a_byte_order_mark_scores_full_marks():
     verdict = grade(BCE, "\ufeff" + CORRECT_BCE)
 
     assert verdict.score == verdict.max_score
+
+
+def test_the_timed_inputs_drawn_for_a_submission_decide_nothing_but_speed(monkeypatch: pytest.MonkeyPatch):
+    """Timed inputs are drawn afresh per submission. With predictions drawn from [0, 1),
+    seed 10 put one within 1e-7 of 0, and an unclipped loss (wrong only on exact 0 or 1,
+    which other checks test) lost the time point there: about one draw in twenty."""
+    monkeypatch.setattr("grader.checks._fresh_seeds", lambda *, checks: {check.name: 10 for check in checks})
+    unclipped = CORRECT_BCE.replace("np.clip(np.asarray(y_pred, dtype=float), eps, 1 - eps)", "np.asarray(y_pred)")
+
+    assert "a-million-elements" in passed(grade(BCE, unclipped))
