@@ -9,12 +9,9 @@ The test itself talks to PostgreSQL directly, to set up and to check what was wr
 
 from __future__ import annotations
 
-import contextlib
-import socket
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
 
 import pytest
 from django.db import InterfaceError, OperationalError, connection
@@ -26,105 +23,14 @@ from grader.models import Attempt, AttemptAnswer, AttemptState
 from grader.services import attempt_start
 from tests.config.conftest import Reply, Site, SiteFactory, json_request, request
 from tests.factories import UserFactory
-from tests.workers.conftest import database_url_for_worker, free_port
+from tests.workers.conftest import database_url_for_worker
+from tests.workers.tcp_proxy import TcpProxy
 
 needs_postgresql = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="an outage of a database server: needs DATABASE_URL=postgres://…"
 )
 
 RETRY_AFTER = "5"  # OUTAGE_RETRY_AFTER_SECONDS's default
-
-
-class TcpProxy:
-    """127.0.0.1:port forwarded to (host, port), one thread pair per connection."""
-
-    def __init__(self, target: tuple[str, int]):
-        self.target = target
-        self.port = free_port()
-        self.mode: Literal["forward", "hang", "refuse"] = "forward"
-        self._sockets: set[socket.socket] = set()
-        self._lock = threading.Lock()
-        self._listener: socket.socket | None = None
-        self._acceptor: threading.Thread | None = None
-        self._listen()
-
-    def _listen(self) -> None:
-        listener = socket.create_server(("127.0.0.1", self.port))
-        listener.settimeout(0.1)
-        self._listener = listener
-        self._acceptor = threading.Thread(target=self._accept, args=(listener,), daemon=True)
-        self._acceptor.start()
-
-    def _accept(self, listener: socket.socket) -> None:
-        while self._listener is listener:
-            try:
-                client, _ = listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            self._track(client)
-            if self.mode == "forward":
-                try:
-                    upstream = socket.create_connection(self.target, timeout=5)
-                except OSError:
-                    self._drop(client)
-                    continue
-                upstream.settimeout(None)
-                self._track(upstream)
-                for source, sink in ((client, upstream), (upstream, client)):
-                    threading.Thread(target=self._pump, args=(source, sink), daemon=True).start()
-            # "hang": the connection is accepted and never answered.
-
-    def _track(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.add(sock)
-
-    def _drop(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._sockets.discard(sock)
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)
-        sock.close()
-
-    def _pump(self, source: socket.socket, sink: socket.socket) -> None:
-        with contextlib.suppress(OSError):
-            while data := source.recv(65536):
-                sink.sendall(data)
-        self._drop(source)
-        self._drop(sink)
-
-    def _drop_all(self) -> None:
-        with self._lock:
-            sockets = list(self._sockets)
-        for sock in sockets:
-            self._drop(sock)
-
-    def cut(self) -> None:
-        """The database goes away: open connections break, new ones are refused."""
-        self.mode = "refuse"
-        listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.close()
-        if self._acceptor is not None:
-            # The port is free again only once the thread's accept() has returned.
-            self._acceptor.join(timeout=5)
-        self._drop_all()
-
-    def hang(self) -> None:
-        """A database host that takes connections and never answers."""
-        self.cut()
-        self.mode = "hang"
-        self._listen()
-
-    def restore(self) -> None:
-        if self._listener is not None:
-            self.cut()
-        self.mode = "forward"
-        self._listen()
-
-    def close(self) -> None:
-        self.cut()
 
 
 @pytest.fixture

@@ -34,12 +34,15 @@ class _Pair:
 
 class TcpProxy:
     """127.0.0.1:`port` relays to `target`. cut() closes every relayed connection and
-    refuses new ones (as a restarting server does); restore() listens again."""
+    refuses new ones (as a restarting server does); hang() takes connections and never
+    answers them (a host that went silent); restore() relays again."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self.target = target
         self.connections = 0  # accepted since the start, for tests to see it was used
         self._pairs: set[_Pair] = set()
+        self._held: list[socket.socket] = []  # accepted while hanging, never answered
+        self._hanging = False
         self._lock = threading.Lock()
         self._listener: socket.socket | None = None
         self._acceptor: threading.Thread | None = None
@@ -49,8 +52,18 @@ class TcpProxy:
         self.restore()
 
     def restore(self) -> None:
+        if self._hanging:
+            self.cut()
+        self._listen(hanging=False)
+
+    def hang(self) -> None:
+        self.cut()
+        self._listen(hanging=True)
+
+    def _listen(self, *, hanging: bool) -> None:
         if self._listener is not None:
             return
+        self._hanging = hanging
         self._listener = socket.create_server(("127.0.0.1", self.port), backlog=64)
         self._acceptor = threading.Thread(target=self._accept, args=(self._listener,), daemon=True)
         self._acceptor.start()
@@ -65,8 +78,11 @@ class TcpProxy:
             self._acceptor.join(timeout=5)
         with self._lock:
             pairs = list(self._pairs)
+            held, self._held = self._held, []
         for pair in pairs:
             pair.shut()
+        for sock in held:
+            sock.close()
 
     def close(self) -> None:
         self.cut()
@@ -78,6 +94,10 @@ class TcpProxy:
                     client, _ = listener.accept()
                 except OSError:
                     return  # cut
+                if self._hanging:
+                    with self._lock:
+                        self._held.append(client)
+                    continue
                 try:
                     upstream = socket.create_connection(self.target, timeout=5)
                 except OSError:
