@@ -65,7 +65,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+
+from bench_database import database_ensure, database_lock  # beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -571,35 +572,6 @@ def pool_gaps(records: Sequence[Graded]) -> list[float]:
 # --- Setting up ----------------------------------------------------------------------------
 
 
-def database_ensure(url: str) -> None:
-    """Create the PostgreSQL database named in `url` when it does not exist."""
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(maintenance, autocommit=True) as connection:
-        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}")
-
-
-def database_lock(url: str) -> Any:
-    """A session-level advisory lock on the bench's PostgreSQL database, held until this
-    process exits: two runs on one database (and broker) would purge and count each other's
-    submissions. Returns the connection that holds it."""
-    import psycopg
-
-    parts = urlsplit(url)
-    connection = psycopg.connect(urlunsplit(parts._replace(scheme="postgresql")), autocommit=True)
-    row = connection.execute("SELECT pg_try_advisory_lock(%s)", [BENCH_LOCK]).fetchone()
-    if not row or not row[0]:
-        connection.close()
-        raise SystemExit(f"another run of this bench is using {parts.path.lstrip('/')}: wait for it, or use another")
-    return connection
-
-
 def configure(args: argparse.Namespace, workdir: Path) -> None:
     """The environment of this process and of every process it starts."""
     os.environ.update(
@@ -619,7 +591,7 @@ def configure(args: argparse.Namespace, workdir: Path) -> None:
         os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
         os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
         database_ensure(os.environ["DATABASE_URL"])
-        args.lock = database_lock(os.environ["DATABASE_URL"])
+        args.lock = database_lock(os.environ["DATABASE_URL"], lock=BENCH_LOCK)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -62,9 +62,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from urllib.parse import urljoin
 
 import requests
+from bench_database import database_ensure, database_lock  # beside this script
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -498,33 +499,6 @@ def lms_scores_of(lms: TestPlatform, sub: str) -> list[dict[str, Any]]:
 # --- Setting up --------------------------------------------------------------------------
 
 
-def database_ensure(url: str) -> None:
-    """Create the PostgreSQL database named in `url` when it does not exist."""
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(maintenance, autocommit=True) as connection:
-        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-            print(f"created database {name}")
-
-
-def database_lock(url: str) -> Any:
-    """A session-level advisory lock held until this process exits; the connection holding it."""
-    import psycopg
-
-    parts = urlsplit(url)
-    connection = psycopg.connect(urlunsplit(parts._replace(scheme="postgresql")), autocommit=True)
-    row = connection.execute("SELECT pg_try_advisory_lock(%s)", [BENCH_LOCK]).fetchone()
-    if not row or not row[0]:
-        connection.close()
-        raise SystemExit(f"another run of this bench is using {parts.path.lstrip('/')}: wait for it, or use another")
-    return connection
-
-
 def configure(args: argparse.Namespace, workdir: Path, tool_port: int) -> None:
     """The environment of this process and of every process it starts."""
     os.environ.update(
@@ -544,7 +518,7 @@ def configure(args: argparse.Namespace, workdir: Path, tool_port: int) -> None:
         os.environ.setdefault("DATABASE_URL", DEFAULT_DATABASE_URL)
         os.environ.setdefault("REDIS_URL", DEFAULT_REDIS_URL)
         database_ensure(os.environ["DATABASE_URL"])
-        args.lock = database_lock(os.environ["DATABASE_URL"])
+        args.lock = database_lock(os.environ["DATABASE_URL"], lock=BENCH_LOCK)
 
 
 def prepare() -> None:

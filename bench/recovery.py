@@ -59,6 +59,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from bench_database import database_ensure, database_lock  # beside this script
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -175,30 +177,6 @@ class Fleet:
 
 
 # --- Setting up ---------------------------------------------------------------------------
-
-
-def database_ensure(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    maintenance = urlunsplit(parts._replace(scheme="postgresql", path="/postgres"))
-    with psycopg.connect(maintenance, autocommit=True) as connection:
-        if connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone() is None:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def database_lock(url: str) -> Any:
-    import psycopg
-
-    parts = urlsplit(url)
-    connection = psycopg.connect(urlunsplit(parts._replace(scheme="postgresql")), autocommit=True)
-    row = connection.execute("SELECT pg_try_advisory_lock(%s)", [BENCH_LOCK]).fetchone()
-    if not row or not row[0]:
-        connection.close()
-        raise SystemExit(f"another run of this bench is using {parts.path.lstrip('/')}")
-    return connection
 
 
 def through_proxy(url: str, port: int) -> str:
@@ -485,7 +463,7 @@ def main() -> None:
 
     database_url = os.environ.get("DATABASE_URL", DEFAULT_DATABASE_URL)
     database_ensure(database_url)
-    lock = database_lock(database_url)
+    lock = database_lock(database_url, lock=BENCH_LOCK)
     workdir = Path(tempfile.mkdtemp(prefix="grader-recovery-"))
     redis_port = free_port()
     parts = urlsplit(database_url)
