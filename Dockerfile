@@ -34,6 +34,20 @@ RUN python -m venv "$VIRTUAL_ENV"
 COPY requirements/ /tmp/requirements/
 RUN pip install --no-cache-dir -r /tmp/requirements/base.txt
 
+# The grading environments beyond numpy (workers/environments.py), each installed from
+# its lock file into /opt/environments/<name>. The one image then serves every worker
+# role; `--build-arg GRADER_ENVIRONMENTS=` builds a numpy-only image (about 1.3 GB
+# smaller) for a deployment without scientific or torch exercises.
+ARG GRADER_ENVIRONMENTS="scientific torch"
+ENV GRADER_ENVIRONMENTS_DIR=/opt/environments
+COPY config/__init__.py config/env.py /tmp/src/config/
+COPY workers/__init__.py workers/environments.py workers/queues.py /tmp/src/workers/
+RUN mkdir -p /opt/environments \
+    && if [ -n "$GRADER_ENVIRONMENTS" ]; then \
+         cd /tmp/src && mkdir -p requirements && cp -r /tmp/requirements/envs requirements/ \
+         && python -c "import sys, workers.environments as e; e.LOCKS = e.REPOSITORY / 'requirements' / 'envs'; sys.exit(e.main(['install', *sys.argv[1:]]))" $GRADER_ENVIRONMENTS; \
+       fi
+
 # --------------------------------------------------------------------------- runtime
 FROM ${PYTHON_IMAGE} AS runtime
 
@@ -64,6 +78,8 @@ RUN groupadd --system --gid 10001 app \
        --shell /usr/sbin/nologin app
 
 COPY --from=builder /opt/venv /opt/venv
+COPY --from=builder /opt/environments /opt/environments
+ENV GRADER_ENVIRONMENTS_DIR=/opt/environments
 
 WORKDIR /app
 # Source stays owned by root (read-only for the app user); see .dockerignore for what

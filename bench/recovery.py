@@ -309,7 +309,7 @@ def fault_redis(fleet: Fleet, down: float, outcome: Outcome) -> None:
 def fault_postgres(proxy: Any, outage: float, outcome: Outcome) -> None:
     from grader.models import GradingJob, JobState, Submission, SubmissionStatus
     from workers.dispatch import queue_length
-    from workers.queues import Queue
+    from workers.queues import grading_queue
 
     proxy.cut()  # from here no query of the workers' reaches PostgreSQL
     cut_at = time.monotonic()
@@ -321,7 +321,7 @@ def fault_postgres(proxy: Any, outage: float, outcome: Outcome) -> None:
     )
     time.sleep(max(0.0, outage - (time.monotonic() - cut_at)))
     after = dict(GradingJob.objects.filter(submission_id__in=outcome.ids).values_list("pk", "state"))
-    waiting = queue_length(queue=Queue.GRADING)
+    waiting = queue_length(queue=grading_queue("numpy"))
     queued = sum(1 for state in after.values() if state == JobState.QUEUED)
     proxy.restore()
     outcome.fault_end = time.time()

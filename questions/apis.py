@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.pagination import paginated_response, paginated_schema
-from questions.exercises import exercise_to_spec, grading_spec, signature_name
+from questions.exercises import exercise_to_spec, grading_spec, grading_spec_environment, signature_name
 from questions.markdown import render_markdown
 from questions.models import Choice, Exercise, Question, Quiz
 from questions.selectors import (
@@ -28,6 +28,7 @@ from questions.selectors import (
     quiz_questions_with_choices,
     quiz_shows_questions,
 )
+from workers.environments import DEFAULT_ENVIRONMENT, ENVIRONMENTS, environment_get, environment_packages
 
 
 class PublicChoiceSerializer(serializers.Serializer[Any]):
@@ -141,6 +142,48 @@ class ExerciseSummarySerializer(serializers.Serializer[Any]):
     max_score = serializers.DecimalField(max_digits=8, decimal_places=2)
 
 
+class EnvironmentPackageSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField()
+    version = serializers.CharField()
+
+
+@extend_schema_serializer(component_name="Environment")
+class EnvironmentSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(help_text="What an exercise names: numpy, scientific or torch.")
+    title = serializers.CharField()
+    description = serializers.CharField()
+    packages = EnvironmentPackageSerializer(many=True, help_text="Every package `import` finds, pinned.")
+    preloaded = serializers.ListField(
+        child=serializers.CharField(), help_text="Modules imported before your code runs: importing them costs nothing."
+    )
+
+
+class EnvironmentListSerializer(serializers.Serializer[Any]):
+    default = serializers.CharField()
+    environments = EnvironmentSerializer(many=True)
+
+
+def environment_data(*, name: str) -> dict[str, Any]:
+    environment = environment_get(name)
+    return {
+        "name": environment.name,
+        "title": environment.title,
+        "description": environment.description,
+        "packages": [{"name": package, "version": version} for package, version in environment_packages(environment)],
+        "preloaded": list(environment.preload),
+    }
+
+
+class EnvironmentListApi(APIView):
+    """The environments student code can run in, each with every package and version."""
+
+    @extend_schema(operation_id="environments_list", responses={200: EnvironmentListSerializer})
+    def get(self, request: Request) -> Response:
+        return Response(
+            {"default": DEFAULT_ENVIRONMENT, "environments": [environment_data(name=name) for name in ENVIRONMENTS]}
+        )
+
+
 @extend_schema_serializer(component_name="ExerciseDetail")
 class ExerciseDetailSerializer(ExerciseSummarySerializer):
     prompt = serializers.CharField(help_text="Markdown.")
@@ -148,7 +191,8 @@ class ExerciseDetailSerializer(ExerciseSummarySerializer):
     starter_code = serializers.CharField()
     functions = ExerciseFunctionSerializer(many=True)
     time_limit_seconds = serializers.IntegerField()
-    memory_limit_mb = serializers.IntegerField()
+    memory_limit_mb = serializers.IntegerField(help_text="Memory your code may use, beyond the environment's own.")
+    environment = EnvironmentSerializer(help_text="Where the code runs: what `import` finds.")
     checks = VisibleCheckSerializer(many=True, help_text="The visible checks; hidden ones are counted, not shown.")
     hidden_checks = serializers.IntegerField()
     hidden_points = serializers.DecimalField(max_digits=8, decimal_places=2)
@@ -184,6 +228,7 @@ def exercise_detail_data(*, exercise: Exercise) -> dict[str, Any]:
         "functions": [{"name": signature_name(s) or "", "signature": s} for s in signatures],
         "time_limit_seconds": spec["time_limit_seconds"],
         "memory_limit_mb": spec["memory_limit_mb"],
+        "environment": environment_data(name=grading_spec_environment(spec=spec)),
         "checks": [
             {
                 "name": c["name"],

@@ -39,6 +39,7 @@ from questions.selectors import (
     exercise_weak_checks_warning,
 )
 from questions.services import exercise_key_ensure, exercise_key_revalidate
+from workers.environments import DEFAULT_ENVIRONMENT
 
 
 class CodeFieldsMixin:
@@ -160,7 +161,7 @@ class ExerciseForm(CodeFieldsMixin, ModelForm):  # type: ignore[type-arg]
         model = Exercise
         fields = [
             "slug", "title", "is_published", "prompt", "functions", "starter_code", "reference_solution",
-            "time_limit_seconds", "memory_limit_mb", "grade_policy",
+            "environment", "time_limit_seconds", "memory_limit_mb", "grade_policy",
         ]  # fmt: skip
 
     publish_weak_checks = forms.BooleanField(
@@ -171,13 +172,17 @@ class ExerciseForm(CodeFieldsMixin, ModelForm):  # type: ignore[type-arg]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # Optional: a form (or script) that leaves it out keeps the exercise's policy.
+        # Optional: a form (or script) that leaves them out keeps the exercise's policy
+        # and environment.
         self.fields["grade_policy"].required = False
+        self.fields["environment"].required = False
 
     def clean(self) -> dict[str, Any]:
         data = self._normalized(super().clean() or {})
         if not data.get("grade_policy"):
             data["grade_policy"] = self.instance.grade_policy or GradePolicy.BEST
+        if not data.get("environment"):
+            data["environment"] = self.instance.environment or DEFAULT_ENVIRONMENT
         if self.errors:
             return data
         spec = ExerciseSpec(
@@ -189,6 +194,7 @@ class ExerciseForm(CodeFieldsMixin, ModelForm):  # type: ignore[type-arg]
             starter_code=data.get("starter_code", ""),
             time_limit_seconds=data.get("time_limit_seconds", 5),
             memory_limit_mb=data.get("memory_limit_mb", 512),
+            environment=data.get("environment") or DEFAULT_ENVIRONMENT,
         )
         problems = exercise_problems(spec=spec)
         for field, problem in problems.items():
@@ -280,7 +286,7 @@ class ExerciseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     fieldsets = [
         (None, {"fields": ["slug", "title", "is_published", "publish_weak_checks", "validation"]}),
         ("Statement", {"fields": ["prompt", "functions", "starter_code"]}),
-        ("Grading", {"fields": ["reference_solution", ("time_limit_seconds", "memory_limit_mb")]}),
+        ("Grading", {"fields": ["environment", "reference_solution", ("time_limit_seconds", "memory_limit_mb")]}),
         ("LMS gradebook", {"fields": ["grade_policy"]}),
     ]
 

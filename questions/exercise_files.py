@@ -28,6 +28,7 @@ from questions.exercises import (
 )
 from questions.files import SLUG_RE, QuestionFileError, key_line, read_source_file
 from questions.models import GradePolicy
+from workers.environments import DEFAULT_ENVIRONMENT
 
 EXERCISE_FILE = "exercise.yaml"
 PROMPT_FILE = "prompt.md"
@@ -35,7 +36,8 @@ STARTER_FILE = "starter.py"
 REFERENCE_FILE = "reference.py"
 
 EXERCISE_KEYS = (
-    "slug", "title", "published", "grade_policy", "time_limit_seconds", "memory_limit_mb", "functions", "checks",
+    "slug", "title", "published", "grade_policy", "time_limit_seconds", "memory_limit_mb", "environment",
+    "functions", "checks",
 )  # fmt: skip
 CHECK_KEYS = (
     "name", "kind", "points", "hidden", "description", "message", "seed", "setup", "call",
@@ -96,6 +98,7 @@ def parse_exercise_folder(folder: Path) -> ExerciseSpec:
         starter_code=read_source_file(folder / STARTER_FILE, required=False),
         time_limit_seconds=_integer(data, "time_limit_seconds", default=5, source=source),
         memory_limit_mb=_integer(data, "memory_limit_mb", default=512, source=source),
+        environment=_text(data, "environment", source=source) or DEFAULT_ENVIRONMENT,
         published=_boolean(data, "published", default=False, source=source),
         grade_policy=_grade_policy(data, source=source),
         checks=tuple(_parse_check(item, source=source) for item in checks_data),
@@ -316,6 +319,7 @@ def render_exercise_yaml(spec: ExerciseSpec) -> str:
         "grade_policy": spec.grade_policy,
         "time_limit_seconds": spec.time_limit_seconds,
         "memory_limit_mb": spec.memory_limit_mb,
+        **({"environment": spec.environment} if spec.environment != DEFAULT_ENVIRONMENT else {}),
         "functions": list(spec.functions),
         "checks": [render_check(check) for check in spec.checks],
     }

@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from questions.models import CheckKind, Exercise, ExerciseCheck, GradePolicy
+from workers.environments import DEFAULT_ENVIRONMENT, ENVIRONMENTS
 
 SIGNATURE = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s*\(.*\)\s*(->\s*.+)?$")
 CHECK_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -109,6 +110,7 @@ class ExerciseSpec:
     starter_code: str = ""
     time_limit_seconds: int = 5
     memory_limit_mb: int = 512
+    environment: str = DEFAULT_ENVIRONMENT
     published: bool = False
     grade_policy: str = GradePolicy.BEST.value  # which submission an LMS gradebook shows; not graded on
     checks: tuple[CheckSpec, ...] = field(default_factory=tuple)
@@ -225,9 +227,11 @@ def exercise_problems(*, spec: ExerciseSpec) -> dict[str, str]:
         problems["starter_code"] = problem
     if not 1 <= spec.time_limit_seconds <= 60:
         problems["time_limit_seconds"] = "The time limit is between 1 and 60 seconds."
-    # The interpreter with numpy loaded already takes about 110 MB of address space.
     if not 256 <= spec.memory_limit_mb <= 4096:
         problems["memory_limit_mb"] = "The memory limit is between 256 and 4096 MB."
+    if spec.environment not in ENVIRONMENTS:
+        known = ", ".join(ENVIRONMENTS)
+        problems["environment"] = f"There is no environment {spec.environment!r}; the environments are {known}."
     return problems
 
 
@@ -336,6 +340,7 @@ def exercise_to_spec(*, exercise: Exercise) -> ExerciseSpec:
         starter_code=exercise.starter_code,
         time_limit_seconds=exercise.time_limit_seconds,
         memory_limit_mb=exercise.memory_limit_mb,
+        environment=exercise.environment,
         published=exercise.is_published,
         grade_policy=exercise.grade_policy,
         checks=tuple(check_to_spec(check=check) for check in exercise.checks.order_by("position", "id")),
@@ -354,12 +359,20 @@ def grading_spec(*, spec: ExerciseSpec) -> dict[str, Any]:
         "entry_points": list(spec.entry_points),
         "time_limit_seconds": spec.time_limit_seconds,
         "memory_limit_mb": spec.memory_limit_mb,
+        # Named only when not the default, so that the keys of exercises written before
+        # environments existed keep their fingerprints (and stay valid).
+        **({"environment": spec.environment} if spec.environment != DEFAULT_ENVIRONMENT else {}),
         "reference_solution": spec.reference_solution,
         "checks": [
             {**asdict(check), "points": str(check.points), "track": list(check.track), "requires": list(check.requires)}
             for check in spec.checks
         ],
     }
+
+
+def grading_spec_environment(*, spec: dict[str, Any]) -> str:
+    """The environment a snapshotted grading spec runs in."""
+    return str(spec.get("environment", DEFAULT_ENVIRONMENT))
 
 
 def grading_spec_checks(*, spec: dict[str, Any]) -> list[CheckSpec]:

@@ -13,6 +13,10 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from workers.environments import DEFAULT_ENVIRONMENT, ENVIRONMENTS
+
+ENVIRONMENT_CHOICES = [(environment.name, environment.title) for environment in ENVIRONMENTS.values()]
+
 
 class Tag(models.Model):
     name = models.SlugField(max_length=50, unique=True)
@@ -247,7 +251,15 @@ class Exercise(models.Model):
         help_text="Never shown to students. Expected values are computed by running it in the sandbox."
     )
     time_limit_seconds = models.PositiveSmallIntegerField(default=5, help_text="Wall clock for a whole submission.")
-    memory_limit_mb = models.PositiveIntegerField(default=512)
+    memory_limit_mb = models.PositiveIntegerField(
+        default=512, help_text="Memory the code may use, beyond what its environment's libraries take."
+    )
+    environment = models.CharField(
+        max_length=20,
+        choices=ENVIRONMENT_CHOICES,
+        default=DEFAULT_ENVIRONMENT,
+        help_text="The packages the code can import (see /api/v1/environments/); graded on the workers that have them.",
+    )
     grade_policy = models.CharField(
         max_length=10,
         choices=GradePolicy.choices,
@@ -361,6 +373,9 @@ class ExerciseKey(models.Model):
     exercise = models.ForeignKey(Exercise, on_delete=models.CASCADE, related_name="keys")
     fingerprint = models.CharField(max_length=64)
     spec = models.JSONField(help_text="Functions, limits, checks and reference solution, as graded.")
+    # The spec's environment, as a column: grading jobs are routed (and the sweeper counts
+    # them) by it, per queue.
+    environment = models.CharField(max_length=20, default=DEFAULT_ENVIRONMENT, editable=False)
     status = models.CharField(max_length=10, choices=KeyStatus.choices, default=KeyStatus.PENDING)
     # Hidden from students and from the sandbox: per check name, what the reference
     # returned (only for the kinds that compare against it).

@@ -125,7 +125,7 @@ def exercise_serving_key_state(*, exercise: Exercise) -> ExerciseKey | None:
     expected values and report (what accepting a submission needs; those can be large JSON)."""
     return (
         _serving_keys(exercise=exercise, fingerprint=exercise.spec_fingerprint)
-        .only("id", "exercise_id", "fingerprint", "status", "max_score")
+        .only("id", "exercise_id", "fingerprint", "status", "max_score", "environment")
         .first()
     )
 

@@ -10,7 +10,14 @@ from pathlib import Path
 from django.db import transaction
 
 from questions.exercise_files import is_exercise_folder, parse_exercise_folder, write_exercise_folder
-from questions.exercises import ExerciseSpec, exercise_to_spec, fingerprint, grading_spec, grading_spec_max_score
+from questions.exercises import (
+    ExerciseSpec,
+    exercise_to_spec,
+    fingerprint,
+    grading_spec,
+    grading_spec_environment,
+    grading_spec_max_score,
+)
 from questions.files import (
     ChoiceSpec,
     QuestionFileError,
@@ -38,6 +45,7 @@ from questions.models import (
 )
 from questions.selectors import question_list_for_export
 from workers.dispatch import VALIDATE_TASK, enqueue_on_commit
+from workers.queues import grading_queue
 
 QUIZ_FILE = "quiz.md"
 
@@ -327,10 +335,14 @@ def exercise_key_ensure(*, exercise: Exercise) -> ExerciseKey:
     key, created = ExerciseKey.objects.get_or_create(
         exercise=exercise,
         fingerprint=current,
-        defaults={"spec": spec, "max_score": grading_spec_max_score(spec=spec)},
+        defaults={
+            "spec": spec,
+            "max_score": grading_spec_max_score(spec=spec),
+            "environment": grading_spec_environment(spec=spec),
+        },
     )
     if created:
-        enqueue_on_commit(task=VALIDATE_TASK, args=[key.pk])
+        enqueue_on_commit(task=VALIDATE_TASK, args=[key.pk], queue=grading_queue(key.environment))
     return key
 
 
@@ -350,6 +362,7 @@ def exercise_upsert(*, spec: ExerciseSpec) -> tuple[Exercise, str]:
         exercise.reference_solution = spec.reference_solution
         exercise.time_limit_seconds = spec.time_limit_seconds
         exercise.memory_limit_mb = spec.memory_limit_mb
+        exercise.environment = spec.environment
         exercise.is_published = spec.published
         exercise.grade_policy = spec.grade_policy
         exercise.save()
@@ -452,5 +465,5 @@ def exercise_key_revalidate(*, exercise: Exercise) -> ExerciseKey:
         )
         == 1
     ):
-        enqueue_on_commit(task=VALIDATE_TASK, args=[key.pk])
+        enqueue_on_commit(task=VALIDATE_TASK, args=[key.pk], queue=grading_queue(key.environment))
     return key

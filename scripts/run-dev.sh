@@ -11,10 +11,14 @@ PORT=${PORT:-8000}
 export LTI_TOOL_BASE_URL=${LTI_TOOL_BASE_URL:-http://$HOST:$PORT}
 mkdir -p var
 
+# One worker grades every environment this machine has (`make env ENV=torch` adds one;
+# restart to pick it up): its queues are default plus grading.<environment> for each.
+queues="default,$("$BIN/python" -m workers.environments queues)"
+echo "Worker queues: $queues"
 # Its own session: a terminal's Ctrl-C would otherwise also hit the worker's pool
 # children, and a child killed while holding the pool's queue lock can leave the worker
 # hanging in shutdown. The worker is stopped below with a single TERM instead.
-setsid "$BIN/celery" -A workers worker --beat --loglevel=INFO --queues=default,grading \
+setsid "$BIN/celery" -A workers worker --beat --loglevel=INFO --queues="$queues" \
     --concurrency=2 --schedule var/celerybeat-schedule &
 worker=$!
 

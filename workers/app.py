@@ -9,7 +9,8 @@ from celery import Celery
 from celery.app.amqp import AMQP
 from celery.signals import task_prerun, worker_init, worker_process_init, worker_process_shutdown
 
-from workers.queues import Queue
+from workers.environments import DEFAULT_ENVIRONMENT
+from workers.queues import grading_environment, grading_queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.local")
 
@@ -41,26 +42,39 @@ app.autodiscover_tasks(["grader", "lti"])
 logger = logging.getLogger(__name__)
 
 
-def _consumes_grading(worker: Any) -> bool:
+# The environments this worker grades (from the grading queues it consumes), set at its
+# start and inherited by its pool processes.
+served_environments: list[str] = []
+
+
+def _grading_queues(worker: Any) -> list[str]:
     queues = getattr(getattr(getattr(worker, "app", None), "amqp", None), "queues", None)
     consumed = queues.consume_from if queues is not None else None
-    return consumed is None or Queue.GRADING in consumed
+    if consumed is None:
+        return [grading_queue(DEFAULT_ENVIRONMENT)]  # no -Q given: treat it as a grading worker
+    return [name for name in consumed if grading_environment(name) is not None]
 
 
 @worker_init.connect
 def refuse_to_grade_without_a_sandbox(sender: Any = None, **_: Any) -> None:
     """A worker that would run student code checks, before taking any job, that it can
-    build the sandbox; if not, it stops and says why instead of failing every job."""
-    if not _consumes_grading(sender):
-        return
+    build the sandbox of every environment it consumes a queue of; if not, it stops and
+    says why (and how to install what is missing) instead of failing every job."""
     from workers.sandbox import sandbox_check, sandbox_shutdown
     from workers.sandbox.protocol import SandboxUnavailable
 
+    served_environments.clear()
     try:
-        sandbox_check()
-    except SandboxUnavailable as exc:
-        message = f"This worker consumes the '{Queue.GRADING}' queue but cannot build its sandbox: {exc}"
-        raise SystemExit(message) from None
+        for queue in _grading_queues(sender):
+            environment = grading_environment(queue) or DEFAULT_ENVIRONMENT
+            try:
+                info = sandbox_check(environment=environment)
+            except SandboxUnavailable as exc:
+                raise SystemExit(
+                    f"This worker consumes the '{queue}' queue but cannot build its sandbox: {exc}"
+                ) from None
+            served_environments.append(environment)
+            logger.info("sandbox for %s ready: %s", environment, info)
     finally:
         sandbox_shutdown()  # the pool's processes build their own after forking
 
@@ -76,14 +90,16 @@ def reuse_or_renew_database_connections(**_: Any) -> None:
 
 @worker_process_init.connect
 def start_sandbox_early(**_: Any) -> None:
-    """Build this pool process's sandbox now, so the first submission does not wait."""
+    """Build this pool process's sandboxes now, so the first submission does not wait
+    (for the heavy environments, seconds of imports)."""
     from workers.sandbox import sandbox_run
     from workers.sandbox.protocol import SandboxJob
 
-    try:
-        sandbox_run(job=SandboxJob(code="", entry_points=(), calls=()))
-    except Exception:  # the first job will try again and report properly
-        logger.warning("could not start the sandbox in this worker process", exc_info=True)
+    for environment in served_environments:
+        try:
+            sandbox_run(job=SandboxJob(code="", entry_points=(), calls=()), environment=environment)
+        except Exception:  # the first job will try again and report properly
+            logger.warning("could not start the %s sandbox in this worker process", environment, exc_info=True)
 
 
 @worker_process_shutdown.connect

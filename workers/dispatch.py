@@ -23,18 +23,22 @@ GRADE_TASK = "grader.grade_submission"
 VALIDATE_TASK = "grader.validate_exercise_key"
 
 
-def enqueue(*, task: str, args: Sequence[object], countdown: float = 0) -> bool:
-    """Send now; False (and a log line) when the broker cannot be reached."""
+def enqueue(*, task: str, args: Sequence[object], countdown: float = 0, queue: str | None = None) -> bool:
+    """Send now (to `queue`, else the task's route); False (and a log line) when the
+    broker cannot be reached."""
     try:
-        app.send_task(task, args=list(args), countdown=countdown or None)
+        if queue:
+            app.send_task(task, args=list(args), countdown=countdown or None, queue=queue)
+        else:
+            app.send_task(task, args=list(args), countdown=countdown or None)
     except Exception:  # the broker is down or unreachable: the sweeper will resend
         logger.warning("could not enqueue %s%s; the sweeper will retry", task, tuple(args), exc_info=True)
         return False
     return True
 
 
-def enqueue_on_commit(*, task: str, args: Sequence[object], countdown: float = 0) -> None:
-    transaction.on_commit(lambda: enqueue(task=task, args=args, countdown=countdown))
+def enqueue_on_commit(*, task: str, args: Sequence[object], countdown: float = 0, queue: str | None = None) -> None:
+    transaction.on_commit(lambda: enqueue(task=task, args=args, countdown=countdown, queue=queue))
 
 
 def queue_length(*, queue: str) -> int | None:

@@ -229,7 +229,7 @@ def outage(monkeypatch):
     """The grading service fails as with the database gone until `back` runs out of probes."""
     calls = []
 
-    def run(*, job_id: int, resume: bool) -> None:
+    def run(*, job_id: int, resume: bool, arrived_on: str | None = None) -> None:
         calls.append((job_id, resume))
         if len(calls) == 1:
             raise OperationalError("connection refused")

@@ -133,12 +133,13 @@ def test_every_shipped_exercise_folder_parses(slug: str):
     assert spec.published is True
 
 
-def test_the_bank_ships_five_exercises():
+def test_the_bank_ships_six_exercises():
     assert SLUGS == [
         "accuracy-zero-gradient",
         "binary-cross-entropy",
         "logistic-regression-by-gradient-descent",
         "mse-versus-mae",
+        "notebook-binary-cross-entropy",
         "stable-softmax-cross-entropy",
     ]
 
@@ -633,8 +634,10 @@ def test_it_keeps_existing_exercises_when_asked(bank_copy: Path):
 def test_a_new_exercise_gets_a_pending_key_validated_on_commit(
     tmp_path: Path, django_capture_on_commit_callbacks: Any, monkeypatch: pytest.MonkeyPatch
 ):
-    sent: list[tuple[str, list[object]]] = []
-    monkeypatch.setattr("workers.dispatch.enqueue", lambda *, task, args, countdown=0: sent.append((task, args)))
+    sent: list[tuple[str, list[object], str | None]] = []
+    monkeypatch.setattr(
+        "workers.dispatch.enqueue", lambda *, task, args, countdown=0, queue=None: sent.append((task, args, queue))
+    )
 
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         exercises_import(paths=[_folder(tmp_path)])
@@ -646,7 +649,7 @@ def test_a_new_exercise_gets_a_pending_key_validated_on_commit(
     assert key.fingerprint == fingerprint(spec=key.spec)
     assert key.spec == grading_spec(spec=exercise_to_spec(exercise=exercise))
     assert len(callbacks) == 1
-    assert sent == [(VALIDATE_TASK, [key.pk])]
+    assert sent == [(VALIDATE_TASK, [key.pk], "grading.numpy")]
 
 
 @pytest.mark.django_db
@@ -766,15 +769,15 @@ def test_undoing_an_edit_returns_to_the_earlier_key(bank_copy: Path, django_capt
 def test_import_exercises_command_reports_counts():
     output = _call("import_exercises", str(EXERCISES_DIR))
 
-    assert output.strip() == "5 created, 0 updated, 0 unchanged"
-    assert Exercise.objects.count() == 5
+    assert output.strip() == f"{len(SLUGS)} created, 0 updated, 0 unchanged"
+    assert Exercise.objects.count() == len(SLUGS)
 
 
 @pytest.mark.django_db
 def test_import_exercises_command_reports_unchanged_the_second_time():
     _call("import_exercises", str(EXERCISES_DIR))
 
-    assert _call("import_exercises", str(EXERCISES_DIR)).strip() == "0 created, 0 updated, 5 unchanged"
+    assert _call("import_exercises", str(EXERCISES_DIR)).strip() == f"0 created, 0 updated, {len(SLUGS)} unchanged"
 
 
 @pytest.mark.django_db
@@ -798,7 +801,7 @@ def test_import_exercises_command_keeps_existing_when_asked(bank_copy: Path):
 
     output = _call("import_exercises", str(bank_copy), "--keep-existing")
 
-    assert output.strip() == "0 created, 0 updated, 5 unchanged"
+    assert output.strip() == f"0 created, 0 updated, {len(SLUGS)} unchanged"
     assert Exercise.objects.get(slug=BCE).title == "Binary cross-entropy"
 
 
@@ -808,7 +811,7 @@ def test_export_exercises_command_writes_every_folder(tmp_path: Path):
 
     output = _call("export_exercises", "--out", str(tmp_path / "out"))
 
-    assert output.strip() == f"wrote 20 file(s) to {tmp_path / 'out'}"
+    assert output.strip() == f"wrote {4 * len(SLUGS)} file(s) to {tmp_path / 'out'}"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == SLUGS
 
 
@@ -836,9 +839,9 @@ def test_export_exercises_command_refuses_an_unknown_slug(tmp_path: Path):
 def test_seed_bank_imports_the_exercises():
     output = _call("seed_bank")
 
-    assert "exercises: 5 created, 0 updated, 0 already present" in output
+    assert f"exercises: {len(SLUGS)} created, 0 updated, 0 already present" in output
     assert sorted(Exercise.objects.values_list("slug", flat=True)) == SLUGS
-    assert ExerciseKey.objects.filter(status=KeyStatus.PENDING).count() == 5
+    assert ExerciseKey.objects.filter(status=KeyStatus.PENDING).count() == len(SLUGS)
 
 
 @pytest.mark.django_db
@@ -848,7 +851,7 @@ def test_seed_bank_is_idempotent_for_exercises():
 
     output = _call("seed_bank")
 
-    assert "exercises: 0 created, 0 updated, 5 already present" in output
+    assert f"exercises: 0 created, 0 updated, {len(SLUGS)} already present" in output
     assert _counts() == before
 
 

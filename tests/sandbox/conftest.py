@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.sandbox.hostile_cases import HOST_SECRET_NAME, HOST_SECRET_VALUE
+from workers.environments import ENVIRONMENTS, environment_problem
 from workers.sandbox import SandboxConfig, SandboxMode, sandbox_check, sandbox_shutdown
 from workers.sandbox.config import default_bwrap
 from workers.sandbox.protocol import SandboxUnavailable
@@ -36,6 +37,17 @@ def bwrap_config() -> Iterator[SandboxConfig]:
         os.environ.pop(HOST_SECRET_NAME, None)
     else:
         os.environ[HOST_SECRET_NAME] = previous
+
+
+@pytest.fixture(params=list(ENVIRONMENTS), ids=list(ENVIRONMENTS))
+def environment(request: pytest.FixtureRequest) -> str:
+    """Each environment in turn; one this machine lacks fails with the command that
+    installs it (`make test` installs them all: CI tests every one)."""
+    name: str = request.param
+    problem = environment_problem(ENVIRONMENTS[name])
+    if problem:
+        pytest.fail(problem)
+    return name
 
 
 def descendants(pid: int) -> list[int]:

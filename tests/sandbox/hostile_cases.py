@@ -47,6 +47,7 @@ class Expect:
     module_error: str | None = None
     output_includes: tuple[str, ...] = ()
     output_excludes: tuple[str, ...] = ()
+    detail_includes: str = ""
     # The verdict must come within the wall-clock limit plus this (reaping, start-up).
     slack_seconds: float = 1.5
 
@@ -90,6 +91,8 @@ def problems(run: SandboxRun, expect: Expect, *, seconds: float | None = None, l
     if run.termination not in expect.terminations:
         found.append(f"termination {run.termination} ({run.termination_detail}), expected {expect.terminations}")
     module_error = run.module_error.type if run.module_error else None
+    if expect.detail_includes not in run.termination_detail:
+        found.append(f"termination detail {run.termination_detail!r} lacks {expect.detail_includes!r}")
     if module_error != expect.module_error:
         found.append(f"module error {module_error!r}, expected {expect.module_error!r}")
     for call_id, value in expect.values.items():
@@ -121,6 +124,9 @@ def problems(run: SandboxRun, expect: Expect, *, seconds: float | None = None, l
 
 
 TIME_LIMIT = Expect(terminations=(Termination.TIME_LIMIT,), unanswered=("c",))
+MEMORY_LIMIT = Expect(
+    terminations=(Termination.MEMORY_LIMIT,), unanswered=("c",), detail_includes="memory limit of 512 MB exceeded"
+)
 IGNORE_SIGNALS = (
     "import signal\n"
     "for name in ('SIGXCPU', 'SIGTERM', 'SIGALRM', 'SIGINT', 'SIGHUP', 'SIGUSR1'):\n"
@@ -258,12 +264,12 @@ CASES: tuple[HostileCase, ...] = (
     # -- memory -------------------------------------------------------------------------
     HostileCase(
         id="memory_bomb_list",
-        why="RLIMIT_AS turns a growing list into a MemoryError for that call",
+        why="the host measures the child's memory use and ends the run past the limit",
         steps=(
             one_call(
                 "def grow():\n    hoard = []\n    while True:\n        hoard.append(bytearray(1 << 20))\n",
                 "grow()",
-                Expect(errors={"c": ("MemoryError",)}),
+                MEMORY_LIMIT,
             ),
         ),
     ),
@@ -292,13 +298,7 @@ CASES: tuple[HostileCase, ...] = (
     HostileCase(
         id="memory_bomb_at_import",
         why="a MemoryError while the module runs is a memory-limit verdict",
-        steps=(
-            one_call(
-                "hoard = []\nwhile True:\n    hoard.append(bytearray(1 << 20))\n",
-                "1",
-                Expect(terminations=(Termination.MEMORY_LIMIT,), module_error="MemoryError", unanswered=("c",)),
-            ),
-        ),
+        steps=(one_call("hoard = []\nwhile True:\n    hoard.append(bytearray(1 << 20))\n", "1", MEMORY_LIMIT),),
     ),
     HostileCase(
         id="deep_recursion",
@@ -392,7 +392,9 @@ CASES: tuple[HostileCase, ...] = (
                 "            pass\n"
                 "    for path in DIRS:\n"
                 "        try:\n"
-                "            os.listdir(path)\n"
+                "            entries = os.listdir(path)\n"
+                "            if path == '/dev' and set(entries) <= {'urandom'}:\n"
+                "                continue  # the torch environment's one device (PyTorch seeds from it)\n"
                 "            seen += 1\n"
                 "        except OSError:\n"
                 "            pass\n"

@@ -43,19 +43,19 @@ def assert_nothing_left(zygote: Zygote) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_it_survives(case: HostileCase, bwrap_config: SandboxConfig) -> None:
-    sandbox_run(job=NORMAL, config=bwrap_config)
-    zygote = sandbox._zygote
+def test_it_survives(case: HostileCase, bwrap_config: SandboxConfig, environment: str) -> None:
+    sandbox_run(job=NORMAL, config=bwrap_config, environment=environment)
+    zygote = sandbox._zygotes.get(environment)
     assert zygote is not None
     for number, step in enumerate(case.steps, start=1):
         started = time.monotonic()
-        run = sandbox_run(job=step.job(), config=bwrap_config)
+        run = sandbox_run(job=step.job(), config=bwrap_config, environment=environment)
         seconds = time.monotonic() - started
         found = problems(run, step.expect, seconds=seconds, limits=step.limits)
         assert not found, f"step {number}: {found}\noutput: {run.output[-500:]!r}"
-        assert sandbox._zygote is zygote, "the zygote was replaced: the job made it misbehave"
+        assert sandbox._zygotes.get(environment) is zygote, "the zygote was replaced: the job made it misbehave"
         assert_nothing_left(zygote)
-    after = sandbox_run(job=NORMAL, config=bwrap_config)
+    after = sandbox_run(job=NORMAL, config=bwrap_config, environment=environment)
     assert after.termination is Termination.COMPLETED
     assert after.calls["c"].value == 6.0
-    assert sandbox._zygote is zygote
+    assert sandbox._zygotes.get(environment) is zygote

@@ -419,40 +419,40 @@ def test_it_recycles_the_zygote_after_its_quota(bwrap_config):
     config = dataclasses.replace(bwrap_config, recycle_after_jobs=2)
     job = SandboxJob(code="", entry_points=(), calls=(SandboxCall(id="c", expr="1.0"),), limits=LIMITS)
     sandbox_run(job=job, config=config)
-    first = sandbox._zygote
+    first = sandbox._zygotes.get("numpy")
     sandbox_run(job=job, config=config)
-    assert sandbox._zygote is None  # retired after its second job
+    assert sandbox._zygotes.get("numpy") is None  # retired after its second job
     sandbox_run(job=job, config=config)
-    assert sandbox._zygote is not None
-    assert sandbox._zygote is not first
+    assert sandbox._zygotes.get("numpy") is not None
+    assert sandbox._zygotes.get("numpy") is not first
     sandbox_shutdown()
 
 
 def test_it_replaces_a_zygote_that_died(bwrap_config):
     job = SandboxJob(code="", entry_points=(), calls=(SandboxCall(id="c", expr="1.0"),), limits=LIMITS)
     sandbox_run(job=job, config=bwrap_config)
-    dead = sandbox._zygote
+    dead = sandbox._zygotes.get("numpy")
     dead.proc.kill()
     dead.proc.wait()
     result = sandbox_run(job=job, config=bwrap_config)
     assert result.calls["c"].value == 1.0
-    assert sandbox._zygote is not dead
+    assert sandbox._zygotes.get("numpy") is not dead
 
 
 def test_a_forked_worker_process_builds_its_own_zygote(bwrap_config):
     job = SandboxJob(code="", entry_points=(), calls=(SandboxCall(id="c", expr="2.0"),), limits=LIMITS)
     sandbox_run(job=job, config=bwrap_config)
-    parent_zygote = sandbox._zygote
+    parent_zygote = sandbox._zygotes.get("numpy")
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # a Celery prefork child, in miniature
         try:
-            inherited = sandbox._zygote
+            inherited = sandbox._zygotes.get("numpy")
             result = sandbox_run(job=job, config=bwrap_config)
             report = {
                 "value": result.calls["c"].value,
                 "inherited": inherited is not None,
-                "own": sandbox._zygote.proc.pid != parent_zygote.proc.pid,
+                "own": sandbox._zygotes.get("numpy").proc.pid != parent_zygote.proc.pid,
             }
             sandbox_shutdown()
             os.write(write_end, json.dumps(report).encode())
@@ -463,7 +463,7 @@ def test_a_forked_worker_process_builds_its_own_zygote(bwrap_config):
     os.close(read_end)
     os.waitpid(pid, 0)
     assert report == {"value": 2.0, "inherited": False, "own": True}
-    assert sandbox._zygote is parent_zygote  # untouched by the child
+    assert sandbox._zygotes.get("numpy") is parent_zygote  # untouched by the child
     assert sandbox_run(job=job, config=bwrap_config).calls["c"].value == 2.0
 
 

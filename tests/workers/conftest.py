@@ -21,7 +21,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from workers.queues import Queue
+from workers.queues import Queue, grading_queue
+
+NUMPY_QUEUE = grading_queue("numpy")
 
 REPO = Path(__file__).resolve().parents[2]
 # The worker's environment holds this secret; no submission may ever see it.
@@ -114,7 +116,7 @@ def start_worker(transactional_db: None, tmp_path: Path) -> Iterator[WorkerFacto
         *,
         concurrency: int = 1,
         beat: bool = False,
-        queues: tuple[str, ...] = (Queue.DEFAULT, Queue.GRADING),
+        queues: tuple[str, ...] = (Queue.DEFAULT, NUMPY_QUEUE),
         env: dict[str, str] | None = None,
         redis_url: str | None = None,
         purge: bool = True,

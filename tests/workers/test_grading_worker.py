@@ -148,7 +148,7 @@ def test_a_burst_of_200_submissions_is_graded_none_lost_or_duplicated(start_work
 def test_a_worker_that_cannot_build_its_sandbox_refuses_to_start(start_worker, tmp_path):
     command = [
         sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool=solo",
-        "--queues=default,grading", "--without-gossip", "--without-mingle",
+        "--queues=default,grading.numpy", "--without-gossip", "--without-mingle",
     ]  # fmt: skip
     env = process_env(extra={"GRADER_SANDBOX": "bubblewrap", "GRADER_SANDBOX_BWRAP": "/nonexistent/bwrap"})
     process = ServiceProcess(command, env=env, log=tmp_path / "refusing.log", ready=None)

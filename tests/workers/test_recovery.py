@@ -27,7 +27,9 @@ from tests.factories import UserFactory
 from tests.workers.conftest import ServiceProcess, database_url_for_worker, free_port, process_env, wait_for
 from tests.workers.tcp_proxy import TcpProxy
 from workers.dispatch import GRADE_TASK, enqueue, queue_length
-from workers.queues import Queue
+from workers.queues import grading_queue
+
+NUMPY_QUEUE = grading_queue("numpy")
 
 pytestmark = pytest.mark.worker
 
@@ -227,7 +229,7 @@ def test_a_worker_cut_off_from_the_database_keeps_the_queue_and_grades_it_once_b
     time.sleep(8)  # each pool process holds a message, hands it back every 3 s, takes it again
     jobs = GradingJob.objects.filter(submission_id__in=accepted)
     assert set(jobs.values_list("state", flat=True)) == {JobState.QUEUED}  # none claimed, none failed
-    waiting = queue_length(queue=Queue.GRADING)
+    waiting = queue_length(queue=NUMPY_QUEUE)
     assert waiting is not None
     assert waiting >= len(accepted) - 2  # at most one message per pool process is out of the queue
     output = worker.output()
@@ -254,7 +256,7 @@ def test_a_job_sent_many_times_over_is_graded_once(start_worker, student_api):
     for _ in range(10):
         assert enqueue(task=GRADE_TASK, args=[job.pk])
     assert wait_for(lambda: graded(submission_id), timeout=30), worker.output()
-    assert wait_for(lambda: queue_length(queue=Queue.GRADING) == 0, timeout=15)
+    assert wait_for(lambda: queue_length(queue=NUMPY_QUEUE) == 0, timeout=15)
     time.sleep(1)
     assert_one_verdict_each([submission_id])
     assert GradingJob.objects.filter(submission_id=submission_id).count() == 1

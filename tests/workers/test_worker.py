@@ -14,7 +14,9 @@ from grader.tasks import expire_overdue_attempts
 from tests.factories import UserFactory
 from tests.workers.conftest import wait_for
 from workers import app
-from workers.queues import Queue
+from workers.queues import Queue, grading_queue
+
+NUMPY_QUEUE = grading_queue("numpy")
 
 pytestmark = pytest.mark.worker
 
@@ -22,8 +24,9 @@ pytestmark = pytest.mark.worker
 def test_it_is_the_app_that_celery_dash_a_workers_loads():
     assert app.main == "grader"
     assert "grader.expire_overdue_attempts" in app.tasks
-    assert {q.value for q in Queue} == {"default", "grading"}
-    assert app.conf.task_routes["grader.grade_submission"] == {"queue": Queue.GRADING}
+    assert {q.value for q in Queue} == {"default"}
+    assert grading_queue("torch") == "grading.torch"
+    assert app.conf.task_routes["grader.grade_submission"] == {"queue": NUMPY_QUEUE}
     assert app.conf.task_acks_late
     assert app.conf.task_reject_on_worker_lost
     assert app.conf.worker_prefetch_multiplier == 1

@@ -1,8 +1,9 @@
-"""Runs student code in a sandbox: one pre-forked, locked-down interpreter per worker process.
+"""Runs student code in a sandbox: one pre-forked, locked-down interpreter per worker
+process and environment (workers.environments).
 
-    run = sandbox_run(job=SandboxJob(...))   # a verdict; SandboxUnavailable only for grader failures
-    sandbox_check()                          # at worker start: refuse to start without a sandbox
-    sandbox_shutdown()                       # stop this process's zygote
+    run = sandbox_run(job=SandboxJob(...), environment="torch")   # SandboxUnavailable only for grader failures
+    sandbox_check(environment="torch")   # at worker start: refuse to start without that sandbox
+    sandbox_shutdown()                   # stop this process's zygotes
 
 The design and the threat model are in docs/sandbox.md.
 """
@@ -13,6 +14,7 @@ import atexit
 import os
 import threading
 
+from workers.environments import DEFAULT_ENVIRONMENT
 from workers.sandbox.config import SandboxConfig, SandboxMode
 from workers.sandbox.host import Zygote, ZygoteGone
 from workers.sandbox.protocol import SandboxCall, SandboxJob, SandboxRun, SandboxUnavailable, Termination
@@ -27,7 +29,7 @@ __all__ = [
 ]
 
 _lock = threading.Lock()
-_zygote: Zygote | None = None
+_zygotes: dict[str, Zygote] = {}
 
 PROBE = SandboxJob(
     code=(
@@ -52,36 +54,39 @@ PROBE = SandboxJob(
 )
 
 
-def sandbox_run(*, job: SandboxJob, config: SandboxConfig | None = None) -> SandboxRun:
-    """Run one job on this process's zygote, starting (or replacing) it when needed."""
+def sandbox_run(
+    *, job: SandboxJob, config: SandboxConfig | None = None, environment: str = DEFAULT_ENVIRONMENT
+) -> SandboxRun:
+    """Run one job on this process's zygote for `environment`, starting (or replacing)
+    it when needed."""
     config = config or SandboxConfig.from_env()
-    global _zygote
     with _lock:
         for attempt in (1, 2):
-            zygote = _zygote_for(config)
+            zygote = _zygote_for(config, environment)
             try:
                 run = zygote.run(job)
             except ZygoteGone:
-                _discard()
+                _discard(environment)
                 if attempt == 2:
                     raise
                 continue  # died while idle: one fresh zygote, same job
             except SandboxUnavailable:
-                _discard()
+                _discard(environment)
                 raise
             except BaseException:
-                _discard()  # a host-side bug or an interrupt: never reuse a zygote mid-job
+                _discard(environment)  # a host-side bug or an interrupt: never reuse a zygote mid-job
                 raise
             if zygote.broken or zygote.jobs >= config.recycle_after_jobs:
-                _discard()
+                _discard(environment)
             return run
     raise AssertionError("unreachable")
 
 
-def sandbox_check(config: SandboxConfig | None = None) -> None:
-    """Build a zygote and run a probe job on it; raise SandboxUnavailable saying what is missing."""
+def sandbox_check(config: SandboxConfig | None = None, *, environment: str = DEFAULT_ENVIRONMENT) -> dict[str, object]:
+    """Build a zygote and run a probe job on it; raise SandboxUnavailable saying what is
+    missing. Returns what the zygote reported (versions, import time)."""
     config = config or SandboxConfig.from_env()
-    zygote = Zygote(config)
+    zygote = Zygote(config, environment)
     try:
         run = zygote.run(PROBE)
     finally:
@@ -89,7 +94,8 @@ def sandbox_check(config: SandboxConfig | None = None) -> None:
     total = run.calls.get("total")
     if run.termination is not Termination.COMPLETED or total is None or total.value != 6.0:
         raise SandboxUnavailable(
-            f"the sandbox probe job failed ({run.termination}: {run.termination_detail or run.module_error})"
+            f"the {environment} sandbox's probe job failed "
+            f"({run.termination}: {run.termination_detail or run.module_error})"
         )
     forks = run.calls.get("forks")
     if forks is None or forks.value != 0.0:
@@ -97,36 +103,39 @@ def sandbox_check(config: SandboxConfig | None = None) -> None:
             "the sandbox's seccomp filter is not effective (a child could fork); "
             "this kernel or container does not support seccomp filters as needed"
         )
+    return zygote.info
 
 
 def sandbox_shutdown() -> None:
-    """Stop this process's zygote (a later sandbox_run starts a new one)."""
+    """Stop this process's zygotes (a later sandbox_run starts new ones)."""
     with _lock:
-        _discard()
+        for environment in list(_zygotes):
+            _discard(environment)
 
 
-def _zygote_for(config: SandboxConfig) -> Zygote:
-    global _zygote
-    if _zygote is not None and (_zygote.owner_pid != os.getpid() or _zygote.config != config):
-        _discard()
-    if _zygote is None:
-        _zygote = Zygote(config)
-    return _zygote
+def _zygote_for(config: SandboxConfig, environment: str) -> Zygote:
+    zygote = _zygotes.get(environment)
+    if zygote is not None and (zygote.owner_pid != os.getpid() or zygote.config != config):
+        _discard(environment)
+        zygote = None
+    if zygote is None:
+        zygote = _zygotes[environment] = Zygote(config, environment)
+    return zygote
 
 
-def _discard() -> None:
-    global _zygote
-    zygote, _zygote = _zygote, None
+def _discard(environment: str) -> None:
+    zygote = _zygotes.pop(environment, None)
     if zygote is not None:
         zygote.close()  # in a forked copy, close() only drops the inherited descriptors
 
 
 def _forget_after_fork() -> None:
-    # A Celery prefork child must not talk to its parent's zygote: drop the inherited one.
-    global _zygote, _lock
+    # A Celery prefork child must not talk to its parent's zygotes: drop the inherited ones.
+    global _lock
     _lock = threading.Lock()
-    zygote, _zygote = _zygote, None
-    if zygote is not None:
+    inherited = list(_zygotes.values())
+    _zygotes.clear()
+    for zygote in inherited:
         zygote.abandon()
 
 

@@ -14,6 +14,7 @@ import binascii
 import json
 import math
 from collections.abc import Set as AbstractSet
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -33,11 +34,14 @@ class ProtocolViolation(Exception):
     """A frame the trusted side cannot accept."""
 
 
-def encode_job(job: SandboxJob) -> bytes:
+def encode_job(job: SandboxJob, *, address_space_bytes: int | None = None) -> bytes:
+    """The job as the child reads it; `address_space_bytes`: its RLIMIT_AS (default: the
+    memory limit itself, for a host that cannot measure use)."""
     limits = job.limits
     doc = {
         "code": job.code,
         "entry_points": list(job.entry_points),
+        "cell_starts": list(job.cell_starts),
         "calls": [
             {
                 "id": call.id,
@@ -55,6 +59,7 @@ def encode_job(job: SandboxJob) -> bytes:
         "limits": {
             "cpu_seconds": limits.cpu_seconds,
             "memory_bytes": limits.memory_bytes,
+            "address_space_bytes": address_space_bytes or limits.memory_bytes,
             "file_bytes": limits.file_bytes,
             "open_files": limits.open_files,
             "result_bytes": limits.result_bytes,
@@ -146,19 +151,42 @@ def decode_error(value: Any) -> StudentError:
     )
 
 
-def decode_module(obj: dict[str, Any], entry_points: tuple[str, ...]) -> tuple[StudentError | None, tuple[str, ...]]:
+@dataclass(frozen=True)
+class ModuleFrame:
+    error: StudentError | None
+    missing: tuple[str, ...] = ()
+    cell_errors: dict[int, StudentError] = field(default_factory=dict)
+    defined_at: dict[str, int] = field(default_factory=dict)
+
+
+def decode_module(obj: dict[str, Any], entry_points: tuple[str, ...], *, cells: int = 0) -> ModuleFrame:
     if obj["t"] != "module":
         raise ProtocolViolation("expected the module frame")
     if "e" in obj:
         _keys(obj, {"t", "e"})
-        return decode_error(obj["e"]), ()
-    _keys(obj, {"t", "missing"})
+        return ModuleFrame(error=decode_error(obj["e"]))
+    _keys(obj, {"t", "missing", "cells", "defined"})
     missing = obj["missing"]
     if type(missing) is not list or any(type(name) is not str or name not in entry_points for name in missing):
         raise ProtocolViolation("missing names are not entry points")
     if len(set(missing)) != len(missing):
         raise ProtocolViolation("missing names repeat")
-    return None, tuple(missing)
+    raw_cells = obj["cells"]
+    if type(raw_cells) is not list or len(raw_cells) > cells:
+        raise ProtocolViolation("cell errors are not a list of the job's cells")
+    cell_errors: dict[int, StudentError] = {}
+    for entry in raw_cells:
+        if type(entry) is not list or len(entry) != 2 or type(entry[0]) is not int or not 0 <= entry[0] < cells:
+            raise ProtocolViolation("a cell error does not name one of the job's cells")
+        if entry[0] in cell_errors:
+            raise ProtocolViolation("cell errors repeat")
+        cell_errors[entry[0]] = decode_error(entry[1])
+    defined = obj["defined"]
+    if type(defined) is not dict or any(
+        name not in entry_points or type(line) is not int or not 0 < line <= MAX_LINE for name, line in defined.items()
+    ):
+        raise ProtocolViolation("definition lines are not entry points' lines")
+    return ModuleFrame(error=None, missing=tuple(missing), cell_errors=cell_errors, defined_at=dict(defined))
 
 
 def decode_float(value: Any) -> float:

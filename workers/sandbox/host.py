@@ -26,8 +26,10 @@ import socket
 import struct
 import subprocess
 import time
+from dataclasses import dataclass
 from typing import Any
 
+from workers.environments import DEFAULT_ENVIRONMENT
 from workers.sandbox.codec import (
     ProtocolViolation,
     decode_call,
@@ -41,6 +43,7 @@ from workers.sandbox.config import SandboxConfig, machine_supported
 from workers.sandbox.launch import launch_for
 from workers.sandbox.protocol import (
     CallOutcome,
+    Limits,
     SandboxJob,
     SandboxRun,
     SandboxUnavailable,
@@ -49,12 +52,19 @@ from workers.sandbox.protocol import (
 )
 
 FRAME_HEADER = struct.Struct(">I")
-STATUS = struct.Struct("!i?d")
+STATUS = struct.Struct("!i?dq")
 F_SETPIPE_SZ = 1031
 PIPE_BYTES = 1 << 20
 READ_BYTES = 1 << 18
 # After the child closes its result pipe without an end frame: how long its exit may take.
 EXIT_GRACE_SECONDS = 0.25
+MIB = 1024 * 1024
+# How often the host reads a running child's memory use. Touching fresh pages runs at a
+# few GB/s, so a bomb overshoots the limit by tens of MB at most before it is killed; the
+# address-space backstop (ADDRESS_SPACE_FACTOR times the limit above the environment's
+# own mappings) bounds what a faster allocation could take in between.
+MEMORY_SAMPLE_SECONDS = 0.01
+ADDRESS_SPACE_FACTOR = 2
 
 USERNS_HINT = (
     "user namespaces are refused here. Allow unprivileged user namespaces (sysctl "
@@ -73,9 +83,11 @@ class ZygoteGone(SandboxUnavailable):
 class Zygote:
     """One sandboxed, pre-forked interpreter with numpy loaded; owned by one OS process."""
 
-    def __init__(self, config: SandboxConfig) -> None:
+    def __init__(self, config: SandboxConfig, environment: str = DEFAULT_ENVIRONMENT) -> None:
         self.config = config
+        self.environment = environment
         self.owner_pid = os.getpid()
+        self.memory: MemoryMonitor | None = None
         self.jobs = 0
         self.broken = False
         self.info: dict[str, Any] = {}
@@ -89,7 +101,7 @@ class Zygote:
         host_end, zygote_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = host_end
         try:
-            launch = launch_for(config, zygote_end.fileno())
+            launch = launch_for(config, zygote_end.fileno(), environment)
             self.scratch = launch.scratch
             self.proc = subprocess.Popen(  # noqa: S603 - a fixed argv, no shell
                 launch.argv,
@@ -119,6 +131,15 @@ class Zygote:
         reply = self._reply(self.config.start_seconds, starting=True)
         if reply[:1] == b"R":
             self.info = json.loads(reply[1:])
+            self.memory = MemoryMonitor.find(launcher=self.proc.pid, zygote=int(self.info.get("pid", 0)))
+            threads = self.memory.threads() if self.memory else 1
+            if threads != 1:
+                # A fork copies only the forking thread: a pool thread holding a lock at
+                # that moment would deadlock the child that next takes the lock.
+                raise self._fail(
+                    f"the {self.environment} environment's zygote runs {threads} threads after importing its "
+                    "modules; it must run one to fork safely (see THREAD_SETTINGS in workers/sandbox/runtime.py)"
+                )
             return
         if reply[:1] == b"X":
             detail = reply[1:].decode(errors="replace")
@@ -233,8 +254,16 @@ class Zygote:
             raise self._fail(f"the sandbox's zygote could not fork: {reply[1:200].decode(errors='replace')}")
         (self.last_child,) = struct.unpack("!i", reply[1:])
 
-    def reap(self, grace: float) -> tuple[int, bool, float]:
-        """The child's wait status, whether the zygote had to kill it, and its CPU seconds."""
+    def child_memory(self) -> ChildMemory | None:
+        """The running child's memory use, as the host's /proc shows it; None where it
+        cannot be seen (the address-space limit then stands alone)."""
+        if self.memory is None:
+            return None
+        return self.memory.child(self.last_child)
+
+    def reap(self, grace: float) -> tuple[int, bool, float, int]:
+        """The child's wait status, whether the zygote had to kill it, its CPU seconds and
+        its peak resident memory (bytes, shared pages included)."""
         self.reap_later(grace)
         return self.settle()
 
@@ -248,21 +277,30 @@ class Zygote:
         self.reap_pending = True
         self.reap_grace = grace
 
-    def settle(self) -> tuple[int, bool, float]:
+    def settle(self) -> tuple[int, bool, float, int]:
         """Wait for the answer to a pending reap: once it returns, the last job's
         process no longer exists. A no-op (zeros) when no reap is pending."""
         if not self.reap_pending:
-            return 0, False, 0.0
+            return 0, False, 0.0, 0
         self.reap_pending = False
         reply = self._reply(self.config.reply_seconds + self.reap_grace)
         if reply[:1] != b"S" or len(reply) != 1 + STATUS.size:
             raise self._fail("the sandbox's zygote sent an unexpected reply")
-        status, killed, cpu = STATUS.unpack(reply[1:])
-        return status, killed, cpu
+        status, killed, cpu, peak_kib = STATUS.unpack(reply[1:])
+        return status, killed, cpu, peak_kib * 1024
 
     def run(self, job: SandboxJob) -> SandboxRun:
         self.jobs += 1
         return JobRun(self, job).execute()
+
+    def address_space_bytes(self, limits: Limits) -> int:
+        """The child's RLIMIT_AS: a backstop above the use limit, not the limit itself.
+        Address space is what the environment maps (PyTorch maps 600 MB before any
+        tensor), plus room for memory reserved and not used; what counts is use, which
+        the host measures (MemoryMonitor). Without that measure, the old limit."""
+        if self.memory is None:
+            return limits.memory_bytes
+        return self.memory.zygote_address_space() + ADDRESS_SPACE_FACTOR * limits.memory_bytes
 
 
 class JobRun:
@@ -281,6 +319,8 @@ class JobRun:
         self.module_seen = False
         self.module_error: StudentError | None = None
         self.missing: tuple[str, ...] = ()
+        self.cell_errors: dict[int, StudentError] = {}
+        self.defined_at: dict[str, int] = {}
         self.calls: dict[str, CallOutcome] = {}
         self.ended = False
         self.stop: tuple[Termination, str] | None = None
@@ -288,9 +328,12 @@ class JobRun:
         self.fork_seconds = 0.0
         self.last_frame = 0.0
         self.job_w = -1
+        self.memory: ChildMemory | None = None
+        self.sampling = False
+        self.memory_peak = 0
 
     def execute(self) -> SandboxRun:
-        payload = encode_job(self.job)
+        payload = encode_job(self.job, address_space_bytes=self.zygote.address_space_bytes(self.limits))
         job_r, self.job_w = os.pipe2(os.O_CLOEXEC)
         res_r, res_w = os.pipe2(os.O_CLOEXEC)
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
@@ -307,6 +350,8 @@ class JobRun:
             finally:
                 for fd in (job_r, res_w, out_w):
                     os.close(fd)
+            self.memory = self.zygote.child_memory()
+            self.sampling = self.memory is not None
             if sent == len(payload):
                 self.close_job()
             self.poll(memoryview(payload)[sent:], res_r, out_r)
@@ -314,12 +359,19 @@ class JobRun:
             timed_out = self.stop is not None and self.stop[0] is Termination.TIME_LIMIT
             finished = time.monotonic()
             if self.ended and self.stop is None:
+                if self.sampling and self.memory is not None:
+                    # One last reading for the report (a job shorter than a sampling
+                    # interval has no other); the answers are in, so it cannot fail them.
+                    self.memory_peak = max(self.memory_peak, self.memory.used() or 0)
                 self.zygote.reap_later()  # its exit status cannot change the verdict
-                status, killed, cpu = 0, False, 0.0
+                status, killed, cpu, peak = 0, False, 0.0, 0
             else:
                 grace = 0.0 if self.stop else EXIT_GRACE_SECONDS
-                status, killed, cpu = self.zygote.reap(grace)
+                status, killed, cpu, peak = self.zygote.reap(grace)
                 finished = time.monotonic()
+                if self.memory is not None and peak:
+                    # The kernel's count, for what the samples may have missed at the end.
+                    self.memory_peak = max(self.memory_peak, peak - self.memory.baseline_resident)
         finally:
             self.close_job()
             os.close(res_r)
@@ -337,6 +389,8 @@ class JobRun:
         return SandboxRun(
             module_error=self.module_error,
             missing=self.missing,
+            cell_errors=self.cell_errors,
+            defined_at=self.defined_at,
             calls=self.calls,
             termination=termination,
             termination_detail=detail,
@@ -344,6 +398,7 @@ class JobRun:
             output_truncated=truncated,
             fork_seconds=self.fork_seconds,
             run_seconds=finished - self.started,
+            memory_peak_bytes=self.memory_peak,
         )
 
     # -- the poll loop ------------------------------------------------------------------
@@ -372,6 +427,10 @@ class JobRun:
                 if results_open:
                     self.stop = (Termination.TIME_LIMIT, f"wall-clock limit of {self.limits.wall_seconds:g} s")
                 break
+            if self.sampling:
+                if self.over_memory():
+                    break
+                remaining = min(remaining, MEMORY_SAMPLE_SECONDS)
             for fd, events in poller.poll(math.ceil(remaining * 1000)):
                 if fd == self.zygote.sock.fileno():
                     raise self.zygote._fail("the sandbox's zygote spoke or died during a job")
@@ -393,6 +452,19 @@ class JobRun:
             # Output written before the end frame is already in the pipe.
             while self.stop is None and self.read_output(out_r) > 0:
                 pass
+
+    def over_memory(self) -> bool:
+        """Sample the child's memory use; past the limit, stop the run (the reap kills it)."""
+        assert self.memory is not None
+        used = self.memory.used()
+        if used is None:
+            self.sampling = False  # it has exited: nothing more to measure
+            return False
+        self.memory_peak = max(self.memory_peak, used)
+        if used <= self.limits.memory_bytes:
+            return False
+        self.stop = (Termination.MEMORY_LIMIT, f"memory limit of {self.limits.memory_bytes // MIB} MB exceeded")
+        return True
 
     def feed_job(self, job_w: int, pending: memoryview, events: int) -> memoryview:
         if events & (select.POLLERR | select.POLLHUP):
@@ -461,7 +533,9 @@ class JobRun:
         try:
             obj = parse_frame(payload)
             if not self.module_seen:
-                self.module_error, self.missing = decode_module(obj, self.job.entry_points)
+                module = decode_module(obj, self.job.entry_points, cells=len(self.job.cell_starts))
+                self.module_error, self.missing = module.error, module.missing
+                self.cell_errors, self.defined_at = module.cell_errors, module.defined_at
                 self.module_seen = True
             elif self.module_error is not None or len(self.calls) == len(self.job.calls):
                 decode_end(obj)
@@ -480,9 +554,13 @@ class JobRun:
     def verdict(self, status: int, killed: bool, cpu: float) -> tuple[Termination, str]:
         if self.stop is not None:
             return self.stop
+        if not self.ended and self.memory_peak > self.limits.memory_bytes:
+            # Ended early after using more than its memory (a CPU limit reached while
+            # paging in, a crash in an allocator): the memory is the cause to report.
+            return Termination.MEMORY_LIMIT, f"memory limit of {self.limits.memory_bytes // MIB} MB exceeded"
         if self.ended:
             if self.module_error is not None and self.module_error.type == "MemoryError":
-                return Termination.MEMORY_LIMIT, f"memory limit of {self.limits.memory_bytes} bytes"
+                return Termination.MEMORY_LIMIT, f"memory limit of {self.limits.memory_bytes // MIB} MB exceeded"
             return Termination.COMPLETED, ""
         if killed:
             return Termination.CRASHED, "closed its result pipe and kept running"
@@ -511,3 +589,110 @@ def describe_status(status: int) -> str:
 def describe_status_code(returncode: int) -> str:
     """A subprocess return code: negative for a signal."""
     return signal_name(-returncode) if returncode < 0 else f"exit status {returncode}"
+
+
+# ----------------------------------------------------------------------------------------
+# Memory use, measured from outside
+
+
+def read_status(pid: int) -> dict[str, str] | None:
+    """/proc/<pid>/status as a dict; None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as file:
+            text = file.read()
+    except OSError:
+        return None
+    fields = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        fields[name] = value.strip()
+    return fields
+
+
+def status_kib(fields: dict[str, str], name: str) -> int:
+    value = fields.get(name, "0 kB").split()
+    return int(value[0]) if value and value[0].isdigit() else 0
+
+
+def private_memory(fields: dict[str, str]) -> int:
+    """Anonymous and shared-memory pages resident: what a process's allocations use (its
+    mapped files are page cache the kernel can drop)."""
+    return (status_kib(fields, "RssAnon") + status_kib(fields, "RssShmem")) * 1024
+
+
+def children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as file:
+                found += [int(child) for child in file.read().split()]
+    except (OSError, ValueError):
+        return []
+    return found
+
+
+def namespace_pid(fields: dict[str, str]) -> int | None:
+    """The pid as the innermost pid namespace numbers it (NSpid's last entry)."""
+    numbers = fields.get("NSpid", "").split()
+    return int(numbers[-1]) if numbers and numbers[-1].isdigit() else None
+
+
+@dataclass(frozen=True)
+class ChildMemory:
+    """One job's child: its memory use above what it inherited from the zygote."""
+
+    pid: int  # in the host's pid namespace
+    baseline: int  # the zygote's private memory when the child was forked from it
+    baseline_resident: int  # the zygote's whole resident memory then (the kernel's peak counts it)
+
+    def used(self) -> int | None:
+        fields = read_status(self.pid)
+        if fields is None or fields.get("State", "").startswith(("Z", "X")):
+            return None
+        return max(0, private_memory(fields) - self.baseline)
+
+
+@dataclass(frozen=True)
+class MemoryMonitor:
+    """Finds the zygote and its children in the host's /proc (bwrap's pid namespace
+    renumbers them; the zygote reports its own number inside). The memory a child uses
+    is its resident anonymous and shared memory less the zygote's, which it shares
+    copy-on-write until it writes: the environment's libraries and preloaded modules
+    count once, in the zygote, and not against each submission."""
+
+    zygote: int  # host pid
+
+    @classmethod
+    def find(cls, *, launcher: int, zygote: int) -> MemoryMonitor | None:
+        """launcher: the process the host started (bwrap, or the interpreter itself);
+        zygote: the zygote's pid in its own namespace. None when /proc does not show it."""
+        frontier, seen = [launcher], 0
+        while frontier and seen < 16:
+            pid = frontier.pop(0)
+            seen += 1
+            fields = read_status(pid)
+            if fields is None:
+                continue
+            if namespace_pid(fields) == zygote and fields.get("Name", "").startswith("python"):
+                return cls(zygote=pid)
+            frontier += children(pid)
+        return None
+
+    def threads(self) -> int:
+        fields = read_status(self.zygote) or {}
+        return int(fields.get("Threads", "1"))
+
+    def zygote_address_space(self) -> int:
+        return status_kib(read_status(self.zygote) or {}, "VmSize") * 1024
+
+    def child(self, namespace_number: int) -> ChildMemory | None:
+        zygote = read_status(self.zygote)
+        if zygote is None:
+            return None
+        for pid in children(self.zygote):
+            fields = read_status(pid)
+            if fields is not None and namespace_pid(fields) == namespace_number:
+                return ChildMemory(
+                    pid=pid, baseline=private_memory(zygote), baseline_resident=status_kib(zygote, "VmRSS") * 1024
+                )
+        return None

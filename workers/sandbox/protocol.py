@@ -19,6 +19,8 @@ import numpy as np
 class Limits:
     wall_seconds: float = 5.0
     cpu_seconds: int = 5
+    # Memory the child may use beyond what it shares with its environment's zygote
+    # (resident anonymous memory, measured by the host); not address space.
     memory_bytes: int = 512 * 1024 * 1024
     # What the student's print() and tracebacks may fill; more ends the run.
     output_bytes: int = 1024 * 1024
@@ -67,6 +69,10 @@ class SandboxJob:
     entry_points: tuple[str, ...]
     calls: tuple[SandboxCall, ...]
     limits: Limits = field(default_factory=Limits)
+    # A notebook's code cells, as the 1-based line of `code` each one starts on, in order
+    # (empty: `code` is one module). Each cell then runs on its own, as in a kernel: one
+    # that raises is reported and the next cell still runs.
+    cell_starts: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -114,7 +120,7 @@ class CallOutcome:
 class Termination(enum.StrEnum):
     COMPLETED = "completed"  # every call answered, child exited or was reaped
     TIME_LIMIT = "time_limit"  # wall-clock deadline hit, or CPU limit (SIGXCPU/SIGKILL)
-    MEMORY_LIMIT = "memory_limit"  # MemoryError at module level or killed while allocating
+    MEMORY_LIMIT = "memory_limit"  # used more than the limit (measured by the host), or MemoryError
     OUTPUT_LIMIT = "output_limit"  # stdout/stderr exceeded Limits.output_bytes
     RESULT_LIMIT = "result_limit"  # results exceeded Limits.result_bytes
     CRASHED = "crashed"  # died by a signal (SIGSEGV, SIGABRT, ...) or exited early
@@ -128,6 +134,11 @@ class SandboxRun:
     module_error: StudentError | None = None
     # Entry points the module did not define as callables; calls are still attempted.
     missing: tuple[str, ...] = ()
+    # Notebooks: the cells that raised, by index into `SandboxJob.cell_starts`.
+    cell_errors: dict[int, StudentError] = field(default_factory=dict)
+    # Where each entry point's code starts (line of `code`), as the child reports it: for
+    # feedback that names a notebook's cell, never for scoring.
+    defined_at: dict[str, int] = field(default_factory=dict)
     # Outcomes of the calls that finished, by call id. A call absent here did not
     # finish: `termination` says why.
     calls: dict[str, CallOutcome] = field(default_factory=dict)
@@ -141,6 +152,9 @@ class SandboxRun:
     # Whole run: from the request to the zygote until the last frame when the child ended
     # cleanly (its exit then overlaps what the host does next), else until it was reaped.
     run_seconds: float = 0.0
+    # The most memory the child was seen using above what it shared with its zygote
+    # (sampled every few ms by the host; 0 where the host cannot see it).
+    memory_peak_bytes: int = 0
 
 
 class SandboxUnavailable(Exception):

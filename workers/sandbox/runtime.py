@@ -290,23 +290,51 @@ class Lockdown:
 # Zygote
 
 
+# Set before any preloaded module starts: thread pools of one (clone() is denied in the
+# children, and a pool alive in the zygote would not exist in its forks), no allocator
+# background thread (pyarrow's jemalloc starts one at import), no multiprocessing in
+# joblib, and matplotlib drawing to memory only.
+THREAD_SETTINGS = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "NUMEXPR_NUM_THREADS": "1",
+    "JE_ARROW_MALLOC_CONF": "background_thread:false",
+    "ARROW_IO_THREADS": "1",
+    "JOBLIB_MULTIPROCESSING": "0",
+    "MPLBACKEND": "Agg",
+}
+
+
 def zygote_main(argv: list[str]) -> None:
     ctl_fd, site_dir, mode = int(argv[0]), argv[1], argv[2]
+    preload = [name for name in (argv[3] if len(argv) > 3 else "numpy").split(",") if name]
     ctl = socket.socket(fileno=ctl_fd)
     try:
-        # Before numpy loads its BLAS: one thread (clone() is denied in children anyway).
-        for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ[name] = "1"
+        os.environ.update(THREAD_SETTINGS)
         if site_dir not in sys.path:
             sys.path.append(site_dir)
         import importlib
+        import time
+
+        started = time.monotonic()
+        import tempfile
 
         import numpy
 
-        for module in STUDENT_MODULES:
-            importlib.import_module(module)
-
+        # No directory is writable, so none passes tempfile's test and gettempdir()
+        # raises; libraries that only ask for it at import (PyTorch's compiler, reached
+        # by torch.optim) get the read-only cwd, where a real write then fails plainly.
+        tempfile.tempdir = SANDBOX_CWD if mode == "bubblewrap" else os.getcwd()
+        # PyTorch's compiler makes its cache directory at first use (an optimizer's step):
+        # an existing one passes makedirs(exist_ok=True).
+        os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.tempdir
+        with matplotlib_cache_in(tempfile.tempdir):
+            for module in (*STUDENT_MODULES, *preload):
+                importlib.import_module(module)
+        settle_preloaded()
         numpy.random.default_rng(0).random(4)  # load the generator path once, before any fork
+        imported = time.monotonic() - started
         lockdown = Lockdown()
         os.environ.clear()
         if mode == "rlimits":
@@ -316,11 +344,63 @@ def zygote_main(argv: list[str]) -> None:
 
         gc.collect()
         gc.freeze()  # children then do not dirty (copy) the zygote's objects when collecting
-        info = {"numpy": numpy.__version__, "uid": os.getuid(), "seccomp": lockdown.error or "ok"}
+        info = {
+            "numpy": numpy.__version__,
+            "uid": os.getuid(),
+            "seccomp": lockdown.error or "ok",
+            "pid": os.getpid(),
+            "import_seconds": round(imported, 4),
+            "modules": {name: getattr(sys.modules[name], "__version__", "") for name in preload if "." not in name},
+        }
     except BaseException as exc:
         ctl.send(b"X" + f"{type(exc).__name__}: {exc}".encode(errors="replace")[:2000])
         raise SystemExit(1) from None
     Zygote(ctl, lockdown).serve(json.dumps(info).encode())
+
+
+SANDBOX_CWD = "/sandbox/work"
+
+
+@contextlib.contextmanager
+def matplotlib_cache_in(directory: str) -> Any:
+    """matplotlib insists, at import, on a writable configuration directory (else a
+    temporary one), and the sandbox has no writable directory at all. It only writes
+    there to save its font list, which it builds in memory anyway; so while the zygote
+    imports the preloaded modules, the read-only `directory` passes its writability
+    test. Children inherit the answer (matplotlib caches it) and never ask again."""
+    os.environ["MPLCONFIGDIR"] = directory
+    real_access = os.access
+
+    def access(path: Any, mode: int, *args: Any, **kwargs: Any) -> bool:
+        if mode == os.W_OK and os.fspath(path) == directory:
+            return True
+        return real_access(path, mode, *args, **kwargs)
+
+    os.access = access
+    try:
+        yield
+    finally:
+        os.access = real_access
+
+
+def settle_preloaded() -> None:
+    """What the preloaded libraries would otherwise do lazily in a child, where it fails
+    or costs each submission: PyTorch's thread pools sized to one, and one small forward
+    and backward pass (its kernels' first-use set-up) done here, before any fork."""
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+        torch.set_num_interop_threads(1)
+        x = torch.linspace(-1.0, 1.0, 8, requires_grad=True)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(x, (x.detach() > 0).float())
+        loss.backward()
+        torch.from_numpy(sys.modules["numpy"].zeros(2)).numpy()
+        # An optimizer's first use imports PyTorch's compiler machinery (seconds).
+        weight = torch.nn.Parameter(torch.zeros(2))
+        for optimizer in (torch.optim.SGD([weight], lr=0.1), torch.optim.Adam([weight], lr=0.1)):
+            weight.sum().backward()
+            optimizer.step()
+            optimizer.zero_grad()
 
 
 def drop_privileges(lockdown: Lockdown) -> None:
@@ -339,7 +419,7 @@ class Process:
         self.pid = pid
         self.channel = channel  # the spare's private socket, until it gets its job
         self.pidfd = os.pidfd_open(pid)
-        self.status: tuple[int, float] | None = None
+        self.status: tuple[int, float, int] | None = None  # wait status, CPU seconds, peak RSS (KiB)
         self.warmed = False
 
     def poll(self) -> bool:
@@ -347,14 +427,14 @@ class Process:
         if self.status is None:
             pid, status, usage = os.wait4(self.pid, os.WNOHANG)
             if pid:
-                self.status = (status, usage.ru_utime + usage.ru_stime)
+                self.status = (status, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
         return self.status is not None
 
     def kill(self) -> None:
         if self.status is None:
             signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
             _pid, status, usage = os.wait4(self.pid, 0)
-            self.status = (status, usage.ru_utime + usage.ru_stime)
+            self.status = (status, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
 
     def close(self) -> None:
         os.close(self.pidfd)
@@ -425,8 +505,8 @@ class Zygote:
                 poller.unregister(child.pidfd)
             child.close()
             assert child.status is not None
-            status, cpu = child.status
-            self.ctl.send(b"S" + struct.pack("!i?d", status, killed, cpu))
+            status, cpu, peak = child.status
+            self.ctl.send(b"S" + struct.pack("!i?dq", status, killed, cpu, peak))
             if len(self.spares) < SPARES:
                 # Now, not while the job ran: on two cores a fork beside the job slowed both.
                 # The other spare, warmed during earlier jobs, takes a job sent right away.
@@ -615,7 +695,8 @@ def set_rlimits(limits: dict[str, Any]) -> None:
     cpu = int(limits["cpu_seconds"])
     wanted = {
         resource.RLIMIT_CPU: (cpu, cpu + 1),
-        resource.RLIMIT_AS: (int(limits["memory_bytes"]),) * 2,
+        # A backstop: the host measures use and stops the child past memory_bytes.
+        resource.RLIMIT_AS: (int(limits.get("address_space_bytes", limits["memory_bytes"])),) * 2,
         resource.RLIMIT_FSIZE: (int(limits["file_bytes"]),) * 2,
         resource.RLIMIT_NOFILE: (int(limits["open_files"]),) * 2,
         resource.RLIMIT_NPROC: (0, 0),
@@ -712,6 +793,9 @@ class Harness:
         self.reporter = reporter
         self.real_scalars = frozenset(_real_scalar_types())
         self.ndarray = np.ndarray
+        torch = sys.modules.get("torch")
+        # Exact types only, as for arrays: a subclass of Tensor is the student's own class.
+        self.tensor_types = frozenset((torch.Tensor, torch.nn.Parameter)) if torch is not None else frozenset()
         # Freed on MemoryError so the harness can still describe it.
         self.reserve: bytearray | None = bytearray(1 << 20)
 
@@ -729,8 +813,22 @@ class Harness:
         code: str = self.job["code"]
         linecache.cache[STUDENT_FILE] = (len(code), None, code.splitlines(True), STUDENT_FILE)
         sys.modules["submission"] = module
+        cell_errors: list[list[Any]] = []
         try:
-            exec(compile(code, STUDENT_FILE, "exec"), module.__dict__)  # noqa: S102 - the sandbox exists for this
+            cells = self.cells(code, self.job.get("cell_starts") or [])
+            for index, cell in enumerate(cells):
+                try:
+                    if isinstance(cell, SyntaxError):
+                        raise cell
+                    exec(cell, module.__dict__)  # noqa: S102 - the sandbox exists for this
+                except MemoryError:
+                    raise  # the process is short of memory: no later cell can be trusted to run
+                except BaseException as exc:
+                    if len(cells) == 1:
+                        raise
+                    # A notebook: the kernel reports the cell and runs the next one.
+                    cell_errors.append([index, self.describe(exc)])
+                    del exc
         except BaseException as exc:
             error = self.describe(exc)
             module.__dict__.clear()
@@ -740,11 +838,41 @@ class Harness:
             return 0
         student = module.__dict__
         missing = [name for name in self.job["entry_points"] if not callable(student.get(name))]
-        self.reporter.frame({"t": "module", "missing": missing})
+        self.reporter.frame({"t": "module", "missing": missing, "cells": cell_errors, "defined": self.defined(student)})
         for call, prepared in zip(calls, inputs, strict=True):
             self.reporter.frame(self.call(call, prepared, student))
         self.reporter.frame({"t": "end"})
         return 0
+
+    def cells(self, code: str, starts: list[int]) -> list[types.CodeType | SyntaxError]:
+        """The module's code, compiled as one block or as a notebook's cells; each cell is
+        padded to its own lines so that line numbers are those of `code` throughout. A
+        cell that does not compile raises its SyntaxError when its turn comes, as in a
+        kernel."""
+        if not starts:
+            return [compile(code, STUDENT_FILE, "exec")]
+        lines = code.splitlines(True)
+        compiled: list[types.CodeType | SyntaxError] = []
+        for index, start in enumerate(starts):
+            end = starts[index + 1] if index + 1 < len(starts) else len(lines) + 1
+            source = "\n" * (start - 1) + "".join(lines[start - 1 : end - 1])
+            try:
+                compiled.append(compile(source, STUDENT_FILE, "exec"))
+            except SyntaxError as exc:
+                compiled.append(exc)
+        return compiled
+
+    def defined(self, student: dict[str, Any]) -> dict[str, int]:
+        """The first line of each entry point's code, for feedback ("defined in cell 3");
+        read off plain functions only, so no student attribute hook runs here."""
+        lines = {}
+        for name in self.job["entry_points"]:
+            function = student.get(name)
+            if type(function) is types.FunctionType:
+                code = function.__code__
+                if type(code) is types.CodeType and code.co_filename == STUDENT_FILE and code.co_firstlineno > 0:
+                    lines[name] = code.co_firstlineno
+        return lines
 
     def setup(self, call: dict[str, Any]) -> dict[str, Any] | dict[str, str | int | bool | None]:
         np = self.np
@@ -829,7 +957,7 @@ class Harness:
         for point in points:
             perturbed = dict(namespace)
             perturbed[wrt] = point
-            number = self.to_float(eval(code, perturbed))  # noqa: S307
+            number = self.to_float(self.encodable(eval(code, perturbed)))  # noqa: S307
             if number is None:
                 raise TypeError("fd_of must evaluate to a real number")
             values.append(number.hex())
@@ -852,7 +980,11 @@ class Harness:
             return self.to_float(value[()])
         return None
 
+    def encodable(self, value: Any) -> Any:
+        return self.from_tensor(value) if type(value) in self.tensor_types else value
+
     def encode(self, value: Any) -> dict[str, Any]:
+        value = self.encodable(value)
         number = self.to_float(value)
         if number is not None:
             return {"k": "f", "v": number.hex()}
@@ -875,6 +1007,14 @@ class Harness:
             return {"k": "n", "t": f"ndarray[{value.dtype}]"[:TYPE_NAME_CHARS]}
         # The C-level name: a metaclass cannot make __name__ run code here.
         return {"k": "n", "t": str(type.__dict__["__name__"].__get__(kind, type))[:TYPE_NAME_CHARS]}
+
+    def from_tensor(self, tensor: Any) -> Any:
+        """A PyTorch tensor crosses as the numpy array of its values (detached, on the
+        CPU); one of a dtype numpy cannot hold stays a tensor, which is not numeric."""
+        try:
+            return tensor.detach().cpu().numpy()
+        except (TypeError, RuntimeError):
+            return tensor
 
     def encode_input(self, value: Any) -> dict[str, Any]:
         """A tracked input as data; a list or tuple as the array it holds."""
