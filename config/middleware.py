@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -86,6 +87,20 @@ class DatabaseUnavailableMiddleware:
         )
 
 
+# The endpoints that take a Jupyter notebook, which may be larger than other API bodies;
+# the margin covers the multipart envelope or the JSON around the notebook.
+_NOTEBOOK_BODY_PATHS = re.compile(r"^/api/v1/exercises/[^/]+/(submissions|checks)/$")
+_NOTEBOOK_BODY_MARGIN = 64 * 1024
+
+
+def api_body_limit(*, path: str) -> int:
+    """The largest body the API reads at `path`."""
+    limit: int = settings.API_MAX_BODY_BYTES
+    if _NOTEBOOK_BODY_PATHS.match(path):
+        limit = max(limit, settings.SUBMISSION_MAX_NOTEBOOK_BYTES + _NOTEBOOK_BODY_MARGIN)
+    return limit
+
+
 class ApiBodySizeLimitMiddleware:
     """Refuse oversized API bodies with 413 before anything reads them.
 
@@ -102,7 +117,7 @@ class ApiBodySizeLimitMiddleware:
                 length = int(request.META.get("CONTENT_LENGTH") or 0)
             except ValueError:
                 return json_error(message="Content-Length is not a number.", code="bad_request", status_code=400)
-            limit = settings.API_MAX_BODY_BYTES
+            limit = api_body_limit(path=request.path)
             if length > limit:
                 return json_error(
                     message=f"The request body is {length} bytes; the limit is {limit} bytes.",

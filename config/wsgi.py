@@ -91,8 +91,9 @@ def serve(argv: list[str] | None = None) -> None:
         # A connection that sends nothing for this long is closed.
         channel_timeout=env_int("WEB_CHANNEL_TIMEOUT_SECONDS", default=60, minimum=1),
         # Above this waitress itself answers 413 and reads no further. Between it and
-        # API_MAX_BODY_BYTES the API's own JSON 413 answers (config.middleware).
-        max_request_body_size=4 * settings.API_MAX_BODY_BYTES,
+        # API_MAX_BODY_BYTES (larger for notebooks) the API's own JSON 413 answers
+        # (config.middleware).
+        max_request_body_size=4 * max(settings.API_MAX_BODY_BYTES, settings.SUBMISSION_MAX_NOTEBOOK_BYTES),
         # select() cannot watch descriptors past 1024.
         asyncore_use_poll=True,
         # Keep X-Forwarded-* for Django: SECURE_PROXY_SSL_HEADER and NUM_PROXIES decide

@@ -85,6 +85,7 @@ def sandbox_job(
     reference: bool = False,
     variant: int = 0,
     seeds: Mapping[str, int] | None = None,
+    cell_starts: Sequence[int] = (),
 ) -> SandboxJob:
     """The calls for these checks: every variant of each for the reference, the
     submission's variant otherwise (`seeds` overrides a check's seed, by name). Only the
@@ -100,6 +101,7 @@ def sandbox_job(
             for k in _variants(check=check, reference=reference, variant=variant)
         ),
         limits=limits,
+        cell_starts=tuple(cell_starts),
     )
 
 
@@ -146,10 +148,12 @@ def run_checks(
     reference: bool = False,
     variant: int = 0,
     reference_code: str | None = None,
+    cell_starts: Sequence[int] = (),
 ) -> Runs:
     """With `reference_code`, each time check (without a metric) runs on inputs drawn from
     a seed secret to this submission, and the reference answers them in a run of its own:
-    a value seen in one verdict's output is worth nothing on the next submission's."""
+    a value seen in one verdict's output is worth nothing on the next submission's.
+    `cell_starts`: `code` is a notebook's code cells, run one by one (see SandboxJob)."""
     timed = [check for check in checks if check.kind == CheckKind.TIME]
     others = [check for check in checks if check.kind != CheckKind.TIME]
     fresh = {} if reference or reference_code is None else _fresh_seeds(checks=timed)
@@ -163,6 +167,7 @@ def run_checks(
             reference=reference,
             variant=variant,
             seeds=fresh,
+            cell_starts=cell_starts,
         )
         return runner(job)
 

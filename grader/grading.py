@@ -19,12 +19,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import DatabaseError, IntegrityError, connection, transaction
-from django.db.models import Count, Q, Subquery
+from django.db.models import Count, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -40,6 +40,7 @@ from grader.checks import (
     run_checks,
 )
 from grader.models import GradingJob, GradingResult, JobState, Submission, SubmissionStatus
+from grader.notebooks import notebook_layout, notebook_verdict, source_read
 from grader.selectors import submission_result
 from grader.strength import strength_report
 from lti.passback import passbacks_record_for_result
@@ -47,7 +48,8 @@ from questions.exercises import CheckSpec, grading_spec_checks, grading_spec_max
 from questions.models import Exercise, ExerciseKey, KeyStatus
 from questions.selectors import exercise_serving_key_state
 from workers.dispatch import GRADE_TASK, VALIDATE_TASK, enqueue, enqueue_on_commit, queue_length
-from workers.queues import Queue
+from workers.environments import UnknownEnvironment, environment_get, environment_problem
+from workers.queues import grading_queue
 from workers.sandbox.protocol import Limits, SandboxJob, SandboxRun, SandboxUnavailable
 
 if TYPE_CHECKING:
@@ -58,10 +60,47 @@ logger = logging.getLogger(__name__)
 SandboxRunner = Callable[[SandboxJob], SandboxRun]
 
 
-def _default_runner(job: SandboxJob) -> SandboxRun:
-    from workers.sandbox import sandbox_run  # the sandbox machinery loads only where grading runs
+def sandbox_runner(*, environment: str) -> SandboxRunner:
+    """Jobs run on this process's zygote for the environment."""
 
-    return sandbox_run(job=job)
+    def run(job: SandboxJob) -> SandboxRun:
+        from workers.sandbox import sandbox_run  # the sandbox machinery loads only where grading runs
+
+        return sandbox_run(job=job, environment=environment)
+
+    return run
+
+
+def _not_here(*, environment: str, arrived_on: str | None) -> str | None:
+    """Why this machine cannot run the environment's jobs, when the job belongs on
+    another queue; None to run it here. A job that arrived on its environment's own queue
+    is run (and fails as a grader error, retried) rather than sent round in a circle."""
+    if arrived_on == grading_queue(environment):
+        return None
+    try:
+        return environment_problem(environment_get(environment))
+    except UnknownEnvironment as exc:
+        return str(exc)
+
+
+def _reroute(*, job_id: int, now: datetime, arrived_on: str | None) -> bool:
+    """A job for an environment this worker lacks goes to that environment's queue, still
+    queued (not failed: the grader was misrouted, not the student wrong), and the job's
+    error says why. True when it was sent on."""
+    job = GradingJob.objects.filter(pk=job_id, state=JobState.QUEUED).select_related("submission__key").first()
+    if job is None:
+        return False
+    environment = job.submission.key.environment
+    problem = _not_here(environment=environment, arrived_on=arrived_on)
+    if problem is None:
+        return False
+    queue = grading_queue(environment)
+    note = f"{_worker_name()} (from queue {arrived_on or '?'}) cannot grade it: {problem}; sent to {queue}"
+    if GradingJob.objects.filter(pk=job_id, state=JobState.QUEUED).update(error=note[:2000], enqueued_at=now) != 1:
+        return False
+    logger.warning("grading job %s: %s", job_id, note)
+    enqueue(task=GRADE_TASK, args=[job_id], queue=queue)
+    return True
 
 
 def _worker_name() -> str:
@@ -71,25 +110,35 @@ def _worker_name() -> str:
 # --- Accepting -------------------------------------------------------------------------
 
 
-def code_problems(*, code: str) -> list[str]:
+def code_problems(*, code: str, notebook: bool = False) -> list[str]:
+    """`notebook`: `code` is a notebook's code cells joined, and is worded so."""
+    subject = "The notebook's code" if notebook else "The code"
     problems = []
     if not code.strip():
-        problems.append("The code is empty.")
+        problems.append(f"{subject} is empty.")
     if "\x00" in code:
-        problems.append("The code contains a NUL character.")
+        problems.append(f"{subject} contains a NUL character.")
     try:
         size = len(code.encode("utf-8"))
     except UnicodeEncodeError:
-        problems.append("The code is not valid UTF-8 (it contains a lone surrogate).")
+        problems.append(f"{subject} is not valid UTF-8 (it contains a lone surrogate).")
     else:
         if size > settings.SUBMISSION_MAX_CODE_BYTES:
-            problems.append(f"The code is {size} bytes; at most {settings.SUBMISSION_MAX_CODE_BYTES} are accepted.")
+            problems.append(f"{subject} is {size} bytes; at most {settings.SUBMISSION_MAX_CODE_BYTES} are accepted.")
     return problems
 
 
-def submission_create(*, user: AbstractBaseUser | AnonymousUser, exercise: Exercise, code: str) -> Submission:
-    if problems := code_problems(code=code):
-        raise ServiceError.invalid({"code": problems})
+def submission_create(
+    *,
+    user: AbstractBaseUser | AnonymousUser,
+    exercise: Exercise,
+    code: str | None = None,
+    notebook: dict[str, Any] | None = None,
+) -> Submission:
+    """Code, or a Jupyter notebook (its JSON object, kept as sent; its code cells run)."""
+    source = source_read(code=code, notebook=notebook, max_notebook_bytes=settings.SUBMISSION_MAX_NOTEBOOK_BYTES)
+    if problems := code_problems(code=source.code, notebook=source.notebook is not None):
+        raise ServiceError.invalid({source.field: problems})
     # The last valid key: an edit that is validating (or failed) does not close submissions.
     key = exercise_serving_key_state(exercise=exercise)
     if key is None or key.status != KeyStatus.VALID:
@@ -108,13 +157,20 @@ def submission_create(*, user: AbstractBaseUser | AnonymousUser, exercise: Exerc
         earlier = Submission.objects.filter(user=owner, exercise=exercise).values("exercise")
         variant = Coalesce(Subquery(earlier.annotate(n=Count("pk")).values("n")), 0) % VARIANT_CYCLE
         submission = Submission.objects.create(
-            user=owner, exercise=exercise, key=key, code=code, created_at=now, variant=variant
+            user=owner,
+            exercise=exercise,
+            key=key,
+            code=source.code,
+            notebook=source.notebook,
+            cell_starts=list(source.cell_starts),
+            created_at=now,
+            variant=variant,
         )
         del submission.variant  # the expression, not its value: read from the row if ever needed
         job = GradingJob.objects.create(
             submission=submission, attempt=1, created_at=now, available_at=now, enqueued_at=now
         )
-        enqueue_on_commit(task=GRADE_TASK, args=[job.pk])
+        enqueue_on_commit(task=GRADE_TASK, args=[job.pk], queue=grading_queue(key.environment))
     return submission
 
 
@@ -218,11 +274,18 @@ def grading_job_claim(*, job_id: int, now: datetime, resume: bool = False) -> Gr
     return job
 
 
-def grading_job_run(*, job_id: int, runner: SandboxRunner = _default_runner, resume: bool = False) -> JobOutcome:
+def grading_job_run(
+    *, job_id: int, runner: SandboxRunner | None = None, resume: bool = False, arrived_on: str | None = None
+) -> JobOutcome:
+    """`arrived_on`: the queue the message came from; a job for an environment this
+    machine lacks is sent to its own queue instead (when no `runner` is given)."""
     now = timezone.now()
+    if runner is None and not resume and _reroute(job_id=job_id, now=now, arrived_on=arrived_on):
+        return JobOutcome(job_id=job_id, ran=False, status=SubmissionStatus.QUEUED)
     job = grading_job_claim(job_id=job_id, now=now, resume=resume)
     if job is None:
         return JobOutcome(job_id=job_id, ran=False)
+    runner = runner or sandbox_runner(environment=job.submission.key.environment)
     if submission_result(submission=job.submission) is not None:
         # An earlier attempt stored the verdict after its lease had passed. (One storing
         # it from now on makes this attempt's insert fail: still one verdict.)
@@ -261,9 +324,21 @@ def _grade(*, job: GradingJob, claimed_at: datetime, runner: SandboxRunner) -> N
         limits=limits,
         variant=submission.variant,
         reference_code=key.spec["reference_solution"],
+        cell_starts=submission.cell_starts,
     )
     sandbox_seconds = time.perf_counter() - started
     verdict = judge(checks=checks, expected=key.expected, runs=runs, limits=limits, variant=submission.variant)
+    if submission.notebook is not None:
+        # Said in the notebook's terms: which cell raised, was skipped, defines a function.
+        layout = notebook_layout(notebook=submission.notebook, code=submission.code, cell_starts=submission.cell_starts)
+        verdict = notebook_verdict(
+            verdict=verdict,
+            checks=checks,
+            runs=runs,
+            layout=layout,
+            entry_points=key.spec["entry_points"],
+            variant=submission.variant,
+        )
     checks_seconds = time.perf_counter() - started - sandbox_seconds
     timings = {
         "queue": (claimed_at - job.enqueued_at).total_seconds(),
@@ -351,7 +426,7 @@ def grading_job_fail(*, job_id: int, error: str, now: datetime, lost: bool = Fal
     then only if no heartbeat renewed the lease meanwhile, and the retry is due at once,
     since this was no grader error and the lease was the wait."""
     with transaction.atomic():
-        job = GradingJob.objects.select_related("submission").get(pk=job_id)
+        job = GradingJob.objects.select_related("submission__key").get(pk=job_id)
         # Rows are locked submission first, then job, as _record_result does, so a
         # sweeper failing a slow job and that job storing its verdict cannot deadlock.
         list(Submission.objects.select_for_update().filter(pk=job.submission_id).values_list("pk", flat=True))
@@ -379,7 +454,12 @@ def grading_job_fail(*, job_id: int, error: str, now: datetime, lost: bool = Fal
         Submission.objects.filter(pk=job.submission_id, status=SubmissionStatus.RUNNING).update(
             status=SubmissionStatus.QUEUED
         )
-        enqueue_on_commit(task=GRADE_TASK, args=[retry.pk], countdown=delay.total_seconds())
+        enqueue_on_commit(
+            task=GRADE_TASK,
+            args=[retry.pk],
+            countdown=delay.total_seconds(),
+            queue=grading_queue(job.submission.key.environment),
+        )
     return SubmissionStatus.QUEUED
 
 
@@ -400,43 +480,64 @@ def grading_jobs_sweep(*, now: datetime) -> SweepReport:
         grading_job_fail(job_id=job_id, error=error, now=now, lost=True)
         lost += 1
     redeliver_before = now - timedelta(seconds=settings.GRADING_REDELIVER_AFTER_SECONDS)
-    missing = _messages_missing(now=now)
-    keys_resent = _exercise_keys_sweep(now=now, redeliver_before=redeliver_before, missing=missing)
-    resent = _jobs_resend(now=now, redeliver_before=redeliver_before, missing=missing - keys_resent)
+    ExerciseKey.objects.filter(status=KeyStatus.RUNNING, claimed_at__lt=now - KEY_VALIDATION_LEASE).update(
+        status=KeyStatus.PENDING, claimed_at=None
+    )
+    resent = keys_resent = 0
+    for environment in _environments_owed(now=now):
+        missing = _messages_missing(now=now, environment=environment)
+        sent_keys = _exercise_keys_resend(redeliver_before=redeliver_before, missing=missing, environment=environment)
+        keys_resent += sent_keys
+        resent += _jobs_resend(
+            now=now, redeliver_before=redeliver_before, missing=missing - sent_keys, environment=environment
+        )
     if lost or resent or keys_resent:
         logger.warning("sweep: %s lost job(s) retried, %s job(s) and %s key(s) resent", lost, resent, keys_resent)
     return SweepReport(lost=lost, resent=resent, keys_resent=keys_resent)
 
 
-def _messages_missing(*, now: datetime) -> int:
-    """How many messages the grading queue lacks: one is owed per due queued job and per
-    pending key, and those waiting in the queue are counted; a worker holds the others
-    only for moments (one per free process: prefetch 1), so a shortfall is what the broker
-    lost. Counting keeps a backlog from being resent: in a burst every job's message is
-    old, but it is still in the queue. 0 when the broker cannot be asked."""
-    waiting = queue_length(queue=Queue.GRADING)
+def _queued_jobs(*, now: datetime, environment: str | None = None) -> QuerySet[GradingJob]:
+    jobs = GradingJob.objects.filter(state=JobState.QUEUED, available_at__lte=now)
+    return jobs if environment is None else jobs.filter(submission__key__environment=environment)
+
+
+def _environments_owed(*, now: datetime) -> list[str]:
+    """The environments with due queued jobs or pending keys: the queues to look at."""
+    jobs = _queued_jobs(now=now).values_list("submission__key__environment", flat=True).distinct()
+    keys = ExerciseKey.objects.filter(status=KeyStatus.PENDING).values_list("environment", flat=True).distinct()
+    return sorted(set(jobs) | set(keys))
+
+
+def _messages_missing(*, now: datetime, environment: str) -> int:
+    """How many messages an environment's grading queue lacks: one is owed per due queued
+    job and per pending key, and those waiting in the queue are counted; a worker holds
+    the others only for moments (one per free process: prefetch 1), so a shortfall is what
+    the broker lost. Counting keeps a backlog from being resent: in a burst every job's
+    message is old, but it is still in the queue. 0 when the broker cannot be asked."""
+    waiting = queue_length(queue=grading_queue(environment))
     if waiting is None:
         return 0  # a broker that does not answer cannot take a resend either
-    owed = GradingJob.objects.filter(state=JobState.QUEUED, available_at__lte=now).count()
-    owed += ExerciseKey.objects.filter(status=KeyStatus.PENDING).count()
+    owed = _queued_jobs(now=now, environment=environment).count()
+    owed += ExerciseKey.objects.filter(status=KeyStatus.PENDING, environment=environment).count()
     return max(0, owed - waiting)
 
 
-def _jobs_resend(*, now: datetime, redeliver_before: datetime, missing: int) -> int:
+def _jobs_resend(*, now: datetime, redeliver_before: datetime, missing: int, environment: str) -> int:
     """Send again, oldest first, up to `missing` queued jobs whose message went out before
     `redeliver_before` and is still unclaimed (the queue is first in, first out, so the
     oldest are those the broker lost)."""
     if missing <= 0:
         return 0
     stale = (
-        GradingJob.objects.filter(state=JobState.QUEUED, enqueued_at__lt=redeliver_before, available_at__lte=now)
+        _queued_jobs(now=now, environment=environment)
+        .filter(enqueued_at__lt=redeliver_before)
         .order_by("enqueued_at", "pk")
         .values_list("pk", flat=True)
     )
     resent = 0
     for job_id in list(stale[: min(missing, 1000)]):
         if GradingJob.objects.filter(pk=job_id, state=JobState.QUEUED).update(enqueued_at=now) == 1:
-            resent += enqueue(task=GRADE_TASK, args=[job_id])
+            resent += enqueue(task=GRADE_TASK, args=[job_id], queue=grading_queue(environment))
     return resent
 
 
@@ -447,27 +548,39 @@ def _jobs_resend(*, now: datetime, redeliver_before: datetime, missing: int) -> 
 KEY_VALIDATION_LEASE = timedelta(minutes=2)
 
 
-def _exercise_keys_sweep(*, now: datetime, redeliver_before: datetime, missing: int) -> int:
-    ExerciseKey.objects.filter(status=KeyStatus.RUNNING, claimed_at__lt=now - KEY_VALIDATION_LEASE).update(
-        status=KeyStatus.PENDING, claimed_at=None
-    )
+def _exercise_keys_resend(*, redeliver_before: datetime, missing: int, environment: str) -> int:
     if missing <= 0:
         return 0
+    pending = ExerciseKey.objects.filter(
+        status=KeyStatus.PENDING, created_at__lt=redeliver_before, environment=environment
+    ).values_list("pk", flat=True)
     resent = 0
-    for key_id in ExerciseKey.objects.filter(status=KeyStatus.PENDING, created_at__lt=redeliver_before).values_list(
-        "pk", flat=True
-    )[: min(missing, 100)]:
-        resent += enqueue(task=VALIDATE_TASK, args=[key_id])
+    for key_id in pending[: min(missing, 100)]:
+        resent += enqueue(task=VALIDATE_TASK, args=[key_id], queue=grading_queue(environment))
     return resent
 
 
-def exercise_key_validate(*, key_id: int, runner: SandboxRunner = _default_runner) -> str | None:
-    """Run the reference solution and make its results the key; None when not ours to run.
+def exercise_key_validate(
+    *, key_id: int, runner: SandboxRunner | None = None, arrived_on: str | None = None
+) -> str | None:
+    """Run the reference solution and make its results the key; None when not ours to run
+    (already taken, or sent on to its environment's queue: see _reroute).
 
     Raises SandboxUnavailable (after putting the key back to pending) for the task to
     retry later.
     """
     now = timezone.now()
+    if runner is None:
+        pending = ExerciseKey.objects.filter(pk=key_id, status=KeyStatus.PENDING).values_list("environment", flat=True)
+        environment = pending.first()
+        if environment is None:
+            return None
+        problem = _not_here(environment=environment, arrived_on=arrived_on)
+        if problem is not None:
+            logger.warning("exercise key %s: %s; sent to %s", key_id, problem, grading_queue(environment))
+            enqueue(task=VALIDATE_TASK, args=[key_id], queue=grading_queue(environment))
+            return None
+        runner = sandbox_runner(environment=environment)
     if (
         ExerciseKey.objects.filter(pk=key_id, status=KeyStatus.PENDING).update(status=KeyStatus.RUNNING, claimed_at=now)
         != 1

@@ -127,6 +127,11 @@ class Submission(models.Model):
     exercise = models.ForeignKey(Exercise, on_delete=models.PROTECT, related_name="submissions")
     key = models.ForeignKey(ExerciseKey, on_delete=models.PROTECT, related_name="submissions")
     code = models.TextField()
+    # A notebook submission: the .ipynb's JSON as sent, and the line of `code` (its code
+    # cells joined, see grader.notebooks) each code cell starts on; the sandbox runs
+    # them one by one. Empty for code sent as code.
+    notebook = models.JSONField(null=True, blank=True, help_text="The Jupyter notebook as sent, if one was.")
+    cell_starts = models.JSONField(default=list, blank=True)
     # Which seeded copy of each check's inputs this submission is graded on (see
     # ExerciseCheck.variants); fixed at submission so that a regrade uses the same.
     variant = models.PositiveSmallIntegerField(default=0)

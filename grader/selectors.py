@@ -132,10 +132,12 @@ def attempt_reveals_answers(*, attempt: Attempt, user: AbstractBaseUser | Anonym
     return reveal_at is not None and reveal_at <= now
 
 
-# What a submission's API view reads: not its code, nor the key's spec, expected values
-# and report, nor the exercise's texts (large, and each JSON field decoded per row).
+# What a submission's API view reads: not its code or notebook, nor the key's spec,
+# expected values and report, nor the exercise's texts (large, and each JSON field
+# decoded per row).
 SUBMISSION_VIEW_DEFERRED = (
     "code",
+    "notebook",
     "key__spec",
     "key__expected",
     "key__report",

@@ -1,21 +1,29 @@
-"""Code submissions: submit (202, graded asynchronously), read one, list an exercise's."""
+"""Code submissions: submit (202, graded asynchronously), read one, list an exercise's.
+
+Code comes as `{"code": "…"}`, a Jupyter notebook as `{"notebook": {…}}` or as a
+multipart upload of the .ipynb file (field `file`); see grader.notebooks."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from drf_spectacular.utils import extend_schema, extend_schema_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import NotFound
+from rest_framework.parsers import BaseParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.throttling import BaseThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
+from config.errors import ServiceError
 from config.pagination import paginated_response, paginated_schema
+from config.parsers import StreamJSONParser
 from grader.grading import submission_create
 from grader.models import Submission, SubmissionStatus
+from grader.notebooks import NotebookProblem, notebook_upload
 from grader.selectors import submission_get_visible, submission_list_for_exercise, submission_result
 from questions.models import Exercise
 from questions.selectors import exercise_get_visible
@@ -40,6 +48,11 @@ class CodeSubmissionSerializer(serializers.Serializer[Any]):
     id = serializers.IntegerField()
     exercise = serializers.SlugField()
     user = serializers.CharField()
+    # (A field named like Field.source: DRF takes declared fields off the class.)
+    source = serializers.ChoiceField(  # type: ignore[assignment]
+        choices=["code", "notebook"],
+        help_text="notebook: sent as a Jupyter notebook (GET /submissions/{id}/notebook/ gives it back).",
+    )
     status = serializers.ChoiceField(
         choices=["queued", "running", "graded", "error"],
         help_text="graded covers every verdict on the code; error is a grader failure that does not count.",
@@ -69,6 +82,7 @@ def submission_data(*, submission: Submission) -> dict[str, Any]:
         "id": submission.pk,
         "exercise": submission.exercise.slug,
         "user": submission.user.get_username(),
+        "source": "notebook" if submission.cell_starts else "code",  # the notebook itself is not read here
         "status": submission.status,
         "score": result.score if result else None,
         "max_score": result.max_score if result else max_score,
@@ -96,24 +110,66 @@ class SourceCodeField(serializers.CharField):
         return super().to_internal_value(data)
 
 
-class ExerciseSubmissionsApi(APIView):
-    """POST submits code for grading (202); GET lists submissions (instructors: everyone's)."""
+@extend_schema_serializer(component_name="CodeSubmissionInput")
+class SourceInputSerializer(serializers.Serializer[Any]):
+    """Exactly one of the two (the service says so when both or neither come)."""
 
-    @extend_schema_serializer(component_name="CodeSubmissionInput")
-    class InputSerializer(serializers.Serializer[Any]):
-        code = SourceCodeField(
-            trim_whitespace=False, help_text="Python source: UTF-8, no NUL bytes, at most 64 KiB by default."
-        )
+    code = SourceCodeField(
+        required=False,
+        trim_whitespace=False,
+        help_text="Python source: UTF-8, no NUL bytes, at most 64 KiB by default.",
+    )
+    notebook = serializers.DictField(
+        required=False,
+        help_text="A Jupyter notebook (nbformat 4): the .ipynb file's JSON object, at most 2 MiB by default."
+        " Its code cells run in order; markdown and outputs are ignored.",
+    )
+
+
+@extend_schema_serializer(component_name="NotebookUploadInput")
+class NotebookUploadSerializer(serializers.Serializer[Any]):
+    file = serializers.FileField(help_text="The .ipynb file (nbformat 4), at most 2 MiB by default.")
+
+
+# What the submission and check endpoints read: JSON, or a multipart upload of a notebook;
+# bodies up to the notebook limit (see config.middleware.api_body_limit).
+SOURCE_PARSERS: list[type[BaseParser]] = [StreamJSONParser, MultiPartParser]
+SOURCE_REQUEST = {"application/json": SourceInputSerializer, "multipart/form-data": NotebookUploadSerializer}
+
+
+def source_from_request(*, request: Request) -> tuple[str | None, dict[str, Any] | None]:
+    """(code, notebook) as the request sends them, each None when absent; a 400 for input
+    that is not even that. Whether it can be graded is the service's call."""
+    if request.content_type.startswith("multipart/form-data"):
+        upload = NotebookUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        file = upload.validated_data["file"]
+        try:
+            limit = settings.SUBMISSION_MAX_NOTEBOOK_BYTES
+            notebook = notebook_upload(filename=file.name or "", size=file.size, read=file.read, max_bytes=limit)
+        except NotebookProblem as exc:
+            raise ServiceError.invalid({"file": [str(exc)]}) from None
+        code = request.data.get("code")  # refused with the notebook, by the service
+        return (code if isinstance(code, str) else None), notebook
+    serializer = SourceInputSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data.get("code"), serializer.validated_data.get("notebook")
+
+
+class ExerciseSubmissionsApi(APIView):
+    """POST submits code or a notebook for grading (202); GET lists submissions
+    (instructors: everyone's)."""
+
+    parser_classes = SOURCE_PARSERS
 
     def get_throttles(self) -> list[BaseThrottle]:
         return [SubmissionThrottle()] if self.request.method == "POST" else []
 
-    @extend_schema(request=InputSerializer, responses={202: CodeSubmissionSerializer})
+    @extend_schema(request=SOURCE_REQUEST, responses={202: CodeSubmissionSerializer})
     def post(self, request: Request, slug: str) -> Response:
         exercise = _visible_exercise(slug=slug, request=request)
-        serializer = self.InputSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        submission = submission_create(user=request.user, exercise=exercise, code=serializer.validated_data["code"])
+        code, notebook = source_from_request(request=request)
+        submission = submission_create(user=request.user, exercise=exercise, code=code, notebook=notebook)
         return Response(submission_data(submission=submission), status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(

@@ -49,12 +49,22 @@ def _holding_the_message_while_the_database_is_unreachable(work: Callable[[bool]
             again = True
 
 
-@shared_task(name=GRADE_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
-def grade_submission(job_id: int) -> None:
+def _arrived_on(task: Task[..., None]) -> str | None:
+    """The queue this message was taken from."""
+    info = task.request.delivery_info or {}
+    queue = info.get("routing_key") or info.get("queue")
+    return str(queue) if queue else None
+
+
+@shared_task(bind=True, name=GRADE_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def grade_submission(self: Task[..., None], job_id: int) -> None:
     # Grader-side failures are retried by the service as new job rows (with backoff), so
     # history shows every attempt; nothing is retried at the Celery level.
     # Run again after an outage, it resumes its job if the outage cut the first run short.
-    _holding_the_message_while_the_database_is_unreachable(lambda again: grading_job_run(job_id=job_id, resume=again))
+    queue = _arrived_on(self)
+    _holding_the_message_while_the_database_is_unreachable(
+        lambda again: grading_job_run(job_id=job_id, resume=again, arrived_on=queue)
+    )
 
 
 @shared_task(
@@ -67,7 +77,10 @@ def grade_submission(job_id: int) -> None:
 )
 def validate_exercise_key(self: Task[..., None], key_id: int) -> None:
     try:
-        _holding_the_message_while_the_database_is_unreachable(lambda _: exercise_key_validate(key_id=key_id))
+        queue = _arrived_on(self)
+        _holding_the_message_while_the_database_is_unreachable(
+            lambda _: exercise_key_validate(key_id=key_id, arrived_on=queue)
+        )
     except SandboxUnavailable as exc:
         raise self.retry(exc=exc, countdown=5 * 2**self.request.retries) from exc
 

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from grader.apis import AttemptDetailApi, AttemptSubmitApi, QuizAttemptsApi
+from grader.notebook_apis import ExerciseNotebookApi, SubmissionNotebookApi
 from grader.submission_apis import ExerciseSubmissionsApi, SubmissionDetailApi
 
 urlpatterns = [
@@ -8,5 +9,7 @@ urlpatterns = [
     path("attempts/<int:attempt_id>/", AttemptDetailApi.as_view(), name="attempt-detail"),
     path("attempts/<int:attempt_id>/submit/", AttemptSubmitApi.as_view(), name="attempt-submit"),
     path("exercises/<slug:slug>/submissions/", ExerciseSubmissionsApi.as_view(), name="exercise-submissions"),
+    path("exercises/<slug:slug>/notebook/", ExerciseNotebookApi.as_view(), name="exercise-notebook"),
     path("submissions/<int:submission_id>/", SubmissionDetailApi.as_view(), name="submission-detail"),
+    path("submissions/<int:submission_id>/notebook/", SubmissionNotebookApi.as_view(), name="submission-notebook"),
 ]

@@ -12,5 +12,7 @@ urlpatterns = [
     path("quizzes/<slug:slug>/", views.quiz_detail, name="pages-quiz"),
     path("attempts/<int:attempt_id>/", views.attempt_detail, name="pages-attempt"),
     path("exercises/<slug:slug>/", views.exercise_detail, name="pages-exercise"),
+    path("exercises/<slug:slug>/notebook/", views.exercise_notebook, name="pages-exercise-notebook"),
     path("submissions/<int:submission_id>/", views.submission_detail, name="pages-submission"),
+    path("submissions/<int:submission_id>/notebook/", views.submission_notebook, name="pages-submission-notebook"),
 ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -27,6 +28,8 @@ from config.errors import ServiceError
 from grader.apis import attempt_detail_data
 from grader.grading import submission_create
 from grader.models import Attempt, Submission, SubmissionStatus
+from grader.notebook_apis import exercise_starter_attachment, notebook_attachment, submission_notebook_filename
+from grader.notebooks import NotebookProblem, notebook_upload
 from grader.selectors import attempt_get_own, attempt_get_visible, attempt_presented_questions, submission_get_visible
 from grader.services import attempt_start, attempt_submit
 from grader.submission_apis import submission_data
@@ -219,18 +222,38 @@ def _exercise_page(
 
 
 def _exercise_submit(request: HttpRequest, *, exercise: Exercise) -> HttpResponseBase:
+    """The code form's code, or the upload form's notebook (the two are separate forms,
+    so that a file chosen is never sent with the editor's code)."""
     # Browsers send a textarea's line breaks as CRLF; the code is stored (and its size
     # counted) as the student wrote it, with plain newlines.
     code = request.POST.get("code", "").replace("\r\n", "\n")
+    uploading = request.POST.get("source") == "notebook"
+    if uploading:  # the editor, should the page come back, holds what it held
+        latest = submission_latest_code(exercise=exercise, user=request.user)
+        code = exercise.starter_code if latest is None else latest
     wait = submission_wait_seconds(request=request)
     if wait is not None:
         message = f"You have submitted a lot in a short time. Please wait {wait} seconds before submitting again."
         return _throttled(_exercise_page(request, exercise=exercise, code=code, error=message, status=429), wait=wait)
     try:
-        submission = submission_create(user=request.user, exercise=exercise, code=code)
+        if uploading:
+            notebook = _uploaded_notebook(request)
+            submission = submission_create(user=request.user, exercise=exercise, notebook=notebook)
+        else:
+            submission = submission_create(user=request.user, exercise=exercise, code=code)
+    except NotebookProblem as exc:
+        return _exercise_page(request, exercise=exercise, code=code, error=str(exc), status=400)
     except ServiceError as exc:
         return _exercise_page(request, exercise=exercise, code=code, error=exc.message, status=int(exc.kind))
     return redirect("pages-submission", submission_id=submission.pk)
+
+
+def _uploaded_notebook(request: HttpRequest) -> dict[str, Any]:
+    file = request.FILES.get("file")
+    if file is None:
+        raise NotebookProblem("Choose a notebook (.ipynb file) to upload.")
+    limit = settings.SUBMISSION_MAX_NOTEBOOK_BYTES
+    return notebook_upload(filename=file.name or "", size=file.size or 0, read=file.read, max_bytes=limit)
 
 
 @frameable
@@ -247,6 +270,33 @@ def exercise_detail(request: HttpRequest, slug: str) -> HttpResponseBase:
         return _exercise_submit(request, exercise=exercise)
     code = submission_latest_code(exercise=exercise, user=request.user)
     return _exercise_page(request, exercise=exercise, code=exercise.starter_code if code is None else code)
+
+
+@frameable
+@login_required(login_url=LOGIN_URL)
+@require_GET
+def exercise_notebook(request: HttpRequest, slug: str) -> HttpResponse:
+    """The exercise's starter notebook, to work on in Jupyter and upload."""
+    try:
+        exercise = exercise_get_visible(slug=slug, user=request.user)
+    except Exercise.DoesNotExist:
+        return _not_found(request, message=f"There is no exercise “{slug}”.")
+    return exercise_starter_attachment(exercise=exercise, request=request)
+
+
+@frameable
+@login_required(login_url=LOGIN_URL)
+@require_GET
+def submission_notebook(request: HttpRequest, submission_id: int) -> HttpResponse:
+    """A notebook submission's notebook, as it was uploaded."""
+    try:
+        submission: Submission = submission_get_visible(submission_id=submission_id, user=request.user)
+    except Submission.DoesNotExist:
+        return _not_found(request, message=f"There is no submission {submission_id}.")
+    if submission.notebook is None:
+        return _not_found(request, message=f"Submission {submission_id} was sent as code, not as a notebook.")
+    filename = submission_notebook_filename(submission=submission)
+    return notebook_attachment(notebook=submission.notebook, filename=filename)
 
 
 @frameable

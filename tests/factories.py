@@ -104,3 +104,25 @@ class QuizFactory(factory.django.DjangoModelFactory):
             return
         for position, question in enumerate(extracted):
             QuizQuestion.objects.create(quiz=self, question=question, position=position)
+
+
+def notebook_cell(source: str, *, cell_type: str = "code", **fields: object) -> dict[str, object]:
+    """A cell as Jupyter saves it (the source as a list of lines)."""
+    cell: dict[str, object] = {"cell_type": cell_type, "metadata": {}, "source": source.splitlines(keepends=True)}
+    if cell_type == "code":
+        cell |= {"execution_count": None, "outputs": []}
+    return cell | fields
+
+
+def make_notebook(*cells: dict[str, object] | str, minor: int = 4) -> dict[str, object]:
+    """An nbformat 4 notebook's JSON object; a plain string is a code cell. nbformat 4.4
+    by default, which has no cell ids (4.5 notebooks get them numbered)."""
+    built = [notebook_cell(cell) if isinstance(cell, str) else cell for cell in cells]
+    if minor >= 5:
+        built = [{"id": f"cell-{n}", **cell} for n, cell in enumerate(built)]
+    return {
+        "cells": built,
+        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}},
+        "nbformat": 4,
+        "nbformat_minor": minor,
+    }

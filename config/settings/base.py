@@ -155,6 +155,8 @@ QUIZ_SUBMIT_GRACE_SECONDS = env_int("QUIZ_SUBMIT_GRACE_SECONDS", default=30, min
 
 # --- Code submissions and their grading ----------------------------------------------
 SUBMISSION_MAX_CODE_BYTES = env_int("SUBMISSION_MAX_CODE_BYTES", default=64 * 1024, minimum=1)
+# A submitted .ipynb (as uploaded, or its JSON as sent); its code cells count towards the above.
+SUBMISSION_MAX_NOTEBOOK_BYTES = env_int("SUBMISSION_MAX_NOTEBOOK_BYTES", default=2 * 1024 * 1024, minimum=1024)
 # A grading attempt that fails on the grader's side (never the student's) is retried
 # after GRADING_RETRY_BACKOFF_SECONDS * 2**(attempt-1), up to this many attempts in all.
 GRADING_MAX_ATTEMPTS = env_int("GRADING_MAX_ATTEMPTS", default=4, minimum=1)
@@ -299,8 +301,12 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_DEFAULT_QUEUE = "default"  # workers.queues.Queue.DEFAULT
 CELERY_TASK_ROUTES = {
-    "grader.grade_submission": {"queue": "grading"},  # workers.queues.Queue.GRADING
-    "grader.validate_exercise_key": {"queue": "grading"},
+    # Grading work names its queue when sent, one per environment
+    # (workers.queues.grading_queue): "grading.numpy", "grading.scientific", "grading.torch".
+    # A message sent without one (none is) would wait on the numpy queue, never on the
+    # default queue, whose workers may have no sandbox.
+    "grader.grade_submission": {"queue": "grading.numpy"},
+    "grader.validate_exercise_key": {"queue": "grading.numpy"},
     # LTI tasks (grade passback, its sweep) stay on the default queue: short calls to an
     # LMS, each within LTI_HTTP_TIMEOUT_SECONDS, needing no sandbox; every worker takes it.
 }

@@ -51,6 +51,7 @@ def test_the_bank_holds_the_seeded_exercises():
         "binary-cross-entropy",
         "logistic-regression-by-gradient-descent",
         "mse-versus-mae",
+        "notebook-binary-cross-entropy",
         "stable-softmax-cross-entropy",
     ]
 
