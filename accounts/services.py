@@ -12,7 +12,17 @@ from config.errors import Refusal, ServiceError
 # What instructors may do in the admin: author the bank, quizzes and exercises; read
 # attempts, submissions and how they were graded.
 INSTRUCTOR_PERMISSIONS = {
-    "questions": ["question", "choice", "reading", "tag", "quiz", "quizquestion", "exercise", "exercisecheck"],
+    "questions": [
+        "question",
+        "choice",
+        "reading",
+        "tag",
+        "quiz",
+        "quizquestion",
+        "exercise",
+        "exercisecheck",
+        "exercisedatafile",
+    ],
     "grader": [],
 }
 INSTRUCTOR_VIEW_ONLY = {"grader": ["attempt", "attemptanswer", "submission", "gradingjob", "gradingresult"]}

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
@@ -27,18 +28,19 @@ from questions.exercises import (
     ExerciseSpec,
     check_problems,
     checks_problems,
+    data_file_problem,
     exercise_problems,
     signature_name,
     track_names,
 )
-from questions.models import Exercise, ExerciseCheck, ExerciseKey, GradePolicy, KeyStatus
+from questions.models import Exercise, ExerciseCheck, ExerciseDataFile, ExerciseKey, GradePolicy, KeyStatus
 from questions.selectors import (
     exercise_current_key,
     exercise_serving_key_in,
     exercise_serving_key_state,
     exercise_weak_checks_warning,
 )
-from questions.services import exercise_key_ensure, exercise_key_revalidate
+from questions.services import data_blob_store, exercise_key_ensure, exercise_key_revalidate
 from workers.environments import DEFAULT_ENVIRONMENT
 
 
@@ -126,6 +128,66 @@ class ExerciseCheckFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
         entry_points = [name for line in functions if (name := signature_name(line))]
         if problems := checks_problems(checks=checks, entry_points=entry_points or None):
             raise ValidationError(problems)
+
+
+class ExerciseDataFileForm(ModelForm):  # type: ignore[type-arg]
+    """A data file: an upload (stored once by content, see DataBlob) and a name, which
+    defaults to the uploaded file's."""
+
+    upload = forms.FileField(
+        required=False, help_text="The file (.npz, .npy, .csv or .parquet); leave empty to keep the current one."
+    )
+
+    class Meta:
+        model = ExerciseDataFile
+        fields = ["name", "is_hidden"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["name"].required = False
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        upload = data.get("upload")
+        name = (data.get("name") or (upload.name if upload else "")).strip()
+        if not name:
+            raise ValidationError("Upload a file (its name is used unless you give one).")
+        data["name"] = name
+        if upload is None and self.instance.blob_id is None:
+            self.add_error("upload", "Upload the file's content.")
+            return data
+        size = upload.size if upload is not None else self.instance.blob.size
+        if problem := data_file_problem(name=name, size=size or 0, max_bytes=settings.EXERCISE_DATA_MAX_BYTES):
+            self.add_error("upload" if upload is not None else "name", problem)
+        return data
+
+    def save(self, commit: bool = True) -> ExerciseDataFile:
+        file: ExerciseDataFile = super().save(commit=False)
+        file.name = self.cleaned_data["name"]
+        upload = self.cleaned_data.get("upload")
+        if upload is not None:
+            file.blob = data_blob_store(content=upload.read())
+        if commit:
+            file.save()
+        return file
+
+
+class ExerciseDataFileInline(admin.TabularInline):  # type: ignore[type-arg]
+    model = ExerciseDataFile
+    form = ExerciseDataFileForm
+    extra = 0
+    fields = ["name", "upload", "is_hidden", "size", "sha256"]
+    readonly_fields = ["size", "sha256"]
+    verbose_name = "data file"
+    verbose_name_plural = "Data files (read as data/<name> in the sandbox; hidden ones by check set-ups only)"
+
+    @admin.display(description="bytes")
+    def size(self, obj: ExerciseDataFile) -> str:
+        return str(obj.blob.size) if obj.blob_id else ""
+
+    @admin.display(description="sha256")
+    def sha256(self, obj: ExerciseDataFile) -> str:
+        return obj.blob_id[:16] if obj.blob_id else ""
 
 
 class ExerciseCheckInline(admin.StackedInline):  # type: ignore[type-arg]
@@ -277,7 +339,7 @@ def _strength_report(*, key: ExerciseKey) -> SafeString | str:
 @admin.register(Exercise)
 class ExerciseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
     form = ExerciseForm
-    inlines = [ExerciseCheckInline]
+    inlines = [ExerciseCheckInline, ExerciseDataFileInline]
     list_display = ["title", "slug", "is_published", "validation_status", "check_count"]
     list_filter = ["is_published"]
     search_fields = ["title", "slug", "prompt"]

@@ -17,13 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from django.conf import settings
 
 from questions.exercises import (
     OPTIONAL_CHECK_KEYS,
     CheckSpec,
+    DataFileSpec,
     ExerciseSpec,
     check_problems,
     checks_problems,
+    data_file_problem,
     exercise_problems,
 )
 from questions.files import SLUG_RE, QuestionFileError, key_line, read_source_file
@@ -37,8 +40,9 @@ REFERENCE_FILE = "reference.py"
 
 EXERCISE_KEYS = (
     "slug", "title", "published", "grade_policy", "time_limit_seconds", "memory_limit_mb", "environment",
-    "functions", "checks",
+    "functions", "hidden_data", "checks",
 )  # fmt: skip
+DATA_DIR = "data"
 CHECK_KEYS = (
     "name", "kind", "points", "hidden", "description", "message", "seed", "setup", "call",
     "rtol", "atol", "lower", "upper", "seconds", "track", "of", "wrt", "step",
@@ -102,6 +106,7 @@ def parse_exercise_folder(folder: Path) -> ExerciseSpec:
         published=_boolean(data, "published", default=False, source=source),
         grade_policy=_grade_policy(data, source=source),
         checks=tuple(_parse_check(item, source=source) for item in checks_data),
+        data=_data_files(folder, hidden=_hidden_data(data, source=source), source=source),
     )
     if not SLUG_RE.match(spec.slug) or len(spec.slug) > 100:
         message = f"slug {spec.slug!r} must be lowercase letters, digits and hyphens (at most 100)"
@@ -178,6 +183,41 @@ def _refuse_unknown(data: dict[str, Any], *, allowed: tuple[str, ...], source: s
             line=_line(data, unknown[0]),
             message=f"unknown key {unknown[0]!r}; expected one of {', '.join(allowed)}",
         )
+
+
+def _hidden_data(data: dict[str, Any], *, source: str) -> set[str]:
+    names = data.get("hidden_data", [])
+    if not isinstance(names, list) or not all(isinstance(name, str) for name in names):
+        raise QuestionFileError(
+            source=source,
+            line=_line(data, "hidden_data"),
+            message="'hidden_data' must be a list of file names in data/",
+        )
+    return set(names)
+
+
+def _data_files(folder: Path, *, hidden: set[str], source: str) -> tuple[DataFileSpec, ...]:
+    """The files in the folder's data/ (none: no data), each checked as the admin checks
+    an upload; `hidden` names those only check set-ups may read."""
+    directory = folder / DATA_DIR
+    paths = sorted(directory.iterdir()) if directory.is_dir() else []
+    files = []
+    for path in paths:
+        if not path.is_file() or path.is_symlink():
+            raise QuestionFileError(source=str(path), line=0, message="data/ holds plain files only")
+        problem = data_file_problem(
+            name=path.name, size=path.stat().st_size, max_bytes=settings.EXERCISE_DATA_MAX_BYTES
+        )
+        if problem:
+            raise QuestionFileError(source=str(path), line=0, message=problem)
+        files.append(DataFileSpec.of(name=path.name, content=path.read_bytes(), hidden=path.name in hidden))
+    if unknown := hidden - {file.name for file in files}:
+        raise QuestionFileError(
+            source=source,
+            line=0,
+            message=f"hidden_data names files that are not in data/: {', '.join(sorted(unknown))}",
+        )
+    return tuple(files)
 
 
 def _text(data: dict[str, Any], key: str, *, source: str, required: bool = False) -> str:
@@ -321,6 +361,7 @@ def render_exercise_yaml(spec: ExerciseSpec) -> str:
         "memory_limit_mb": spec.memory_limit_mb,
         **({"environment": spec.environment} if spec.environment != DEFAULT_ENVIRONMENT else {}),
         "functions": list(spec.functions),
+        **({"hidden_data": _Names(hidden)} if (hidden := [d.name for d in spec.data if d.hidden]) else {}),
         "checks": [render_check(check) for check in spec.checks],
     }
     return yaml.dump(data, Dumper=_ExerciseDumper, sort_keys=False, allow_unicode=True, width=10_000)
@@ -338,5 +379,12 @@ def write_exercise_folder(*, spec: ExerciseSpec, folder: Path) -> list[Path]:
     for name, text in files.items():
         path = folder / name
         path.write_text(text, encoding="utf-8")
+        written.append(path)
+    for data in spec.data:
+        if data.content is None:
+            raise ValueError(f"the bytes of data file {data.name} were not loaded")
+        (folder / DATA_DIR).mkdir(exist_ok=True)
+        path = folder / DATA_DIR / data.name
+        path.write_bytes(data.content)
         written.append(path)
     return written

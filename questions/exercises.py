@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
+
 from questions.models import CheckKind, Exercise, ExerciseCheck, GradePolicy
 from workers.environments import DEFAULT_ENVIRONMENT, ENVIRONMENTS
 
@@ -100,6 +102,38 @@ class CheckSpec:
         return self.step if self.step is not None else DEFAULT_STEP
 
 
+DATA_EXTENSIONS = (".npz", ".npy", ".csv", ".parquet")
+DATA_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+@dataclass(frozen=True, kw_only=True)
+class DataFileSpec:
+    """A data file as graded: named by its content's sha256 (the bytes travel apart)."""
+
+    name: str
+    sha256: str
+    size: int
+    hidden: bool = False
+    # The bytes, when they come from a file or an upload; not compared (the sha256 is).
+    content: bytes | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def of(cls, *, name: str, content: bytes, hidden: bool = False) -> DataFileSpec:
+        return cls(
+            name=name, sha256=hashlib.sha256(content).hexdigest(), size=len(content), hidden=hidden, content=content
+        )
+
+
+def data_file_problem(*, name: str, size: int, max_bytes: int) -> str | None:
+    if not DATA_NAME.match(name) or ".." in name:
+        return f"{name!r} is not a plain file name (letters, digits, '.', '_', '-')."
+    if not name.lower().endswith(DATA_EXTENSIONS):
+        return f"{name!r} is not one of the data formats: {', '.join(DATA_EXTENSIONS)}."
+    if size > max_bytes:
+        return f"{name} is {size} bytes; a data file may have at most {max_bytes} (EXERCISE_DATA_MAX_BYTES)."
+    return None
+
+
 @dataclass(frozen=True, kw_only=True)
 class ExerciseSpec:
     slug: str
@@ -114,6 +148,7 @@ class ExerciseSpec:
     published: bool = False
     grade_policy: str = GradePolicy.BEST.value  # which submission an LMS gradebook shows; not graded on
     checks: tuple[CheckSpec, ...] = field(default_factory=tuple)
+    data: tuple[DataFileSpec, ...] = field(default_factory=tuple)
 
     @property
     def entry_points(self) -> tuple[str, ...]:
@@ -229,6 +264,13 @@ def exercise_problems(*, spec: ExerciseSpec) -> dict[str, str]:
         problems["time_limit_seconds"] = "The time limit is between 1 and 60 seconds."
     if not 256 <= spec.memory_limit_mb <= 4096:
         problems["memory_limit_mb"] = "The memory limit is between 256 and 4096 MB."
+    names = [data.name for data in spec.data]
+    if len(set(names)) != len(names):
+        problems["data"] = "Each data file has its own name."
+    for data in spec.data:
+        if problem := data_file_problem(name=data.name, size=data.size, max_bytes=settings.EXERCISE_DATA_MAX_BYTES):
+            problems["data"] = problem
+            break
     if spec.environment not in ENVIRONMENTS:
         known = ", ".join(ENVIRONMENTS)
         problems["environment"] = f"There is no environment {spec.environment!r}; the environments are {known}."
@@ -341,6 +383,10 @@ def exercise_to_spec(*, exercise: Exercise) -> ExerciseSpec:
         time_limit_seconds=exercise.time_limit_seconds,
         memory_limit_mb=exercise.memory_limit_mb,
         environment=exercise.environment,
+        data=tuple(
+            DataFileSpec(name=file.name, sha256=file.blob_id, size=file.blob.size, hidden=file.is_hidden)
+            for file in exercise.data_files.select_related("blob").defer("blob__content").order_by("name")
+        ),
         published=exercise.is_published,
         grade_policy=exercise.grade_policy,
         checks=tuple(check_to_spec(check=check) for check in exercise.checks.order_by("position", "id")),
@@ -362,12 +408,24 @@ def grading_spec(*, spec: ExerciseSpec) -> dict[str, Any]:
         # Named only when not the default, so that the keys of exercises written before
         # environments existed keep their fingerprints (and stay valid).
         **({"environment": spec.environment} if spec.environment != DEFAULT_ENVIRONMENT else {}),
+        # Likewise named only when there are data files: by content, so that editing a
+        # file makes a new key (and the old key still finds the bytes it was made with).
+        **(
+            {"data": [{"name": d.name, "sha256": d.sha256, "size": d.size, "hidden": d.hidden} for d in spec.data]}
+            if spec.data
+            else {}
+        ),
         "reference_solution": spec.reference_solution,
         "checks": [
             {**asdict(check), "points": str(check.points), "track": list(check.track), "requires": list(check.requires)}
             for check in spec.checks
         ],
     }
+
+
+def grading_spec_data(*, spec: dict[str, Any]) -> list[DataFileSpec]:
+    """The data files a snapshotted grading spec reads (names and contents' sha256)."""
+    return [DataFileSpec(**entry) for entry in spec.get("data", [])]
 
 
 def grading_spec_environment(*, spec: dict[str, Any]) -> str:

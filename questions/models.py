@@ -363,6 +363,40 @@ class KeyStatus(models.TextChoices):
     INVALID = "invalid", "Invalid: the reference does not score full marks"
 
 
+class DataBlob(models.Model):
+    """The bytes of a data file, stored once by content. Answer keys name data by sha256,
+    so a key made before an edit still finds the data it was validated with."""
+
+    sha256 = models.CharField(max_length=64, primary_key=True)
+    size = models.PositiveBigIntegerField()
+    content = models.BinaryField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.sha256[:12]} ({self.size} bytes)"
+
+
+class ExerciseDataFile(models.Model):
+    """A data file of an exercise, read in the sandbox at data/<name> (relative to the
+    working directory) by set-ups and student code, or, when hidden, by set-ups alone
+    through hidden_data(name)."""
+
+    exercise = models.ForeignKey(Exercise, on_delete=models.CASCADE, related_name="data_files")
+    name = models.CharField(max_length=100, help_text="A file name such as train.csv: .npz, .npy, .csv or .parquet.")
+    blob = models.ForeignKey(DataBlob, on_delete=models.PROTECT, related_name="files")
+    is_hidden = models.BooleanField(
+        default=False,
+        help_text="Readable by check set-ups only (hidden_data(name)); the student's code cannot open it.",
+    )
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["exercise", "name"], name="exercise_data_file_name_unique")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class ExerciseKey(models.Model):
     """An immutable answer key: the grading spec at one moment, and the reference's results.
 

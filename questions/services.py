@@ -3,6 +3,8 @@ same for code exercises, whose grading spec is keyed and validated (see Exercise
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +13,7 @@ from django.db import transaction
 
 from questions.exercise_files import is_exercise_folder, parse_exercise_folder, write_exercise_folder
 from questions.exercises import (
+    DataFileSpec,
     ExerciseSpec,
     exercise_to_spec,
     fingerprint,
@@ -33,8 +36,10 @@ from questions.files import (
 )
 from questions.models import (
     Choice,
+    DataBlob,
     Exercise,
     ExerciseCheck,
+    ExerciseDataFile,
     ExerciseKey,
     KeyStatus,
     Question,
@@ -396,8 +401,29 @@ def exercise_upsert(*, spec: ExerciseSpec) -> tuple[Exercise, str]:
             )
             for position, check in enumerate(spec.checks)
         )
+        exercise_data_replace(exercise=exercise, files=spec.data)
         exercise_key_ensure(exercise=exercise)
     return exercise, outcome
+
+
+def data_blob_store(*, content: bytes) -> DataBlob:
+    """The blob holding these bytes, stored once whoever uploads them."""
+    sha256 = hashlib.sha256(content).hexdigest()
+    blob, _ = DataBlob.objects.get_or_create(sha256=sha256, defaults={"size": len(content), "content": content})
+    return blob
+
+
+def exercise_data_replace(*, exercise: Exercise, files: Sequence[DataFileSpec]) -> None:
+    """Make the exercise's data files these (by name); bytes not stored yet are stored."""
+    ExerciseDataFile.objects.filter(exercise=exercise).delete()
+    for file in files:
+        if file.content is None:
+            if not DataBlob.objects.filter(sha256=file.sha256).exists():
+                raise ValueError(f"data file {file.name}: no bytes given and none stored for {file.sha256}")
+            blob_id = file.sha256
+        else:
+            blob_id = data_blob_store(content=file.content).sha256
+        ExerciseDataFile.objects.create(exercise=exercise, name=file.name, blob_id=blob_id, is_hidden=file.hidden)
 
 
 def _exercise_folders(paths: Iterable[Path]) -> list[Path]:
@@ -452,7 +478,12 @@ def exercises_export(*, out_dir: Path, slugs: Sequence[str] = ()) -> list[Path]:
         exercises = exercises.filter(slug__in=slugs)
     written: list[Path] = []
     for exercise in exercises.prefetch_related("checks"):
-        written += write_exercise_folder(spec=exercise_to_spec(exercise=exercise), folder=out_dir / exercise.slug)
+        spec = exercise_to_spec(exercise=exercise)
+        contents = dict(
+            DataBlob.objects.filter(sha256__in=[d.sha256 for d in spec.data]).values_list("sha256", "content")
+        )
+        data = tuple(dataclasses.replace(d, content=bytes(contents[d.sha256])) for d in spec.data)
+        written += write_exercise_folder(spec=dataclasses.replace(spec, data=data), folder=out_dir / exercise.slug)
     return written
 
 

@@ -76,15 +76,15 @@ ENVIRONMENTS: dict[str, Environment] = {
         Environment(
             name="scientific",
             title="Scientific Python",
-            description="NumPy, SciPy, pandas (with pyarrow for Parquet), scikit-learn and matplotlib "
-            "(the Agg backend: figures render to files or memory, no window).",
+            description="NumPy, SciPy, pandas (Parquet through fastparquet), scikit-learn and matplotlib "
+            "(the Agg backend: figures render to memory, no window).",
             preload=(
                 "numpy",
                 "scipy",
                 "scipy.special",
                 "scipy.optimize",
                 "pandas",
-                "pyarrow",
+                "fastparquet",
                 "sklearn",
                 "sklearn.linear_model",
                 "sklearn.metrics",

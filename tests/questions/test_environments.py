@@ -76,6 +76,8 @@ def test_the_admin_refuses_an_unknown_environment(staff: Client):
         "environment": "tensorflow",
         "checks-TOTAL_FORMS": "0",
         "checks-INITIAL_FORMS": "0",
+        "data_files-TOTAL_FORMS": "0",
+        "data_files-INITIAL_FORMS": "0",
     }
     response = staff.post(f"/admin/questions/exercise/{exercise.pk}/change/", form)
     assert response.status_code == 200

@@ -30,6 +30,9 @@ def _form(*, checks: list[dict[str, Any]], **fields: Any) -> dict[str, Any]:
         f"{PREFIX}-INITIAL_FORMS": "0",
         f"{PREFIX}-MIN_NUM_FORMS": "0",
         f"{PREFIX}-MAX_NUM_FORMS": "1000",
+        # The data files' inline, empty (the admin posts its management form too).
+        "data_files-TOTAL_FORMS": "0",
+        "data_files-INITIAL_FORMS": "0",
         **fields,
     }
     for index, check in enumerate(checks):

@@ -64,6 +64,9 @@ def _form(*, fields: dict[str, Any], rows: list[dict[str, str]], initial: int) -
         "checks-INITIAL_FORMS": str(initial),
         "checks-MIN_NUM_FORMS": "0",
         "checks-MAX_NUM_FORMS": "1000",
+        # The data files' inline, empty (the admin posts its management form too).
+        "data_files-TOTAL_FORMS": "0",
+        "data_files-INITIAL_FORMS": "0",
     }
     for index, row in enumerate(rows):
         data.update({f"checks-{index}-{key}": value for key, value in {"position": str(index), **row}.items()})

@@ -40,6 +40,7 @@ from workers.dispatch import VALIDATE_TASK
 EXERCISES_DIR = Path(settings.BASE_DIR) / "questions" / "bank" / "exercises"
 SLUGS = sorted(p.name for p in EXERCISES_DIR.iterdir() if (p / EXERCISE_FILE).is_file())
 FOLDER_FILES = (EXERCISE_FILE, PROMPT_FILE, STARTER_FILE, REFERENCE_FILE)
+SHIPPED_DATA = sorted(EXERCISES_DIR.glob("*/data/*"))
 BCE = "binary-cross-entropy"
 
 MINIMAL = """\
@@ -133,14 +134,16 @@ def test_every_shipped_exercise_folder_parses(slug: str):
     assert spec.published is True
 
 
-def test_the_bank_ships_six_exercises():
+def test_the_bank_ships_eight_exercises():
     assert SLUGS == [
         "accuracy-zero-gradient",
         "binary-cross-entropy",
         "logistic-regression-by-gradient-descent",
         "mse-versus-mae",
         "notebook-binary-cross-entropy",
+        "sklearn-loss-versus-accuracy",
         "stable-softmax-cross-entropy",
+        "torch-bce-with-logits",
     ]
 
 
@@ -468,11 +471,13 @@ def test_it_exports_the_imported_bank_byte_for_byte(tmp_path: Path):
     written = exercises_export(out_dir=tmp_path)
 
     assert sorted(p.name for p in tmp_path.iterdir()) == SLUGS
-    assert len(written) == 4 * len(SLUGS)
+    assert len(written) == 4 * len(SLUGS) + len(SHIPPED_DATA)
     for slug in SLUGS:
         for name in FOLDER_FILES:
             exported, shipped = tmp_path / slug / name, EXERCISES_DIR / slug / name
             assert exported.read_bytes() == shipped.read_bytes(), f"{slug}/{name}"
+    for data in SHIPPED_DATA:  # data/ too, byte for byte
+        assert (tmp_path / data.relative_to(EXERCISES_DIR)).read_bytes() == data.read_bytes(), data
 
 
 @pytest.mark.django_db
@@ -811,7 +816,7 @@ def test_export_exercises_command_writes_every_folder(tmp_path: Path):
 
     output = _call("export_exercises", "--out", str(tmp_path / "out"))
 
-    assert output.strip() == f"wrote {4 * len(SLUGS)} file(s) to {tmp_path / 'out'}"
+    assert output.strip() == f"wrote {4 * len(SLUGS) + len(SHIPPED_DATA)} file(s) to {tmp_path / 'out'}"
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == SLUGS
 
 

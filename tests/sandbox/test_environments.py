@@ -38,8 +38,9 @@ def test_the_zygote_reports_what_it_loaded(bwrap_config, environment):
 
 
 def test_memory_reserved_but_not_used_does_not_count(bwrap_config, environment):
-    # 800 MB of address space under a 512 MB limit, of which 8 MB is touched.
-    code = "import numpy as np\nbig = np.empty(100_000_000)\nbig[:1_000_000] = 1.0\n"
+    # 800 MB of address space under a 512 MB limit, of which 8 MB is touched; held for
+    # 100 ms, so that the host's samples (every 10 ms) see it.
+    code = "import time\nimport numpy as np\nbig = np.empty(100_000_000)\nbig[:1_000_000] = 1.0\ntime.sleep(0.1)\n"
     run = sandbox_run(job=one_call(code, "float(big[:1_000_000].sum())"), config=bwrap_config, environment=environment)
     assert run.termination is Termination.COMPLETED, run.termination_detail
     assert run.calls["c"].value == 1_000_000.0
@@ -168,3 +169,20 @@ def test_an_environment_this_machine_lacks_says_how_to_install_it(bwrap_config, 
             sandbox_check(bwrap_config, environment="torch")
     finally:
         launch.site_trees.cache_clear()
+
+
+def test_pandas_reads_csv_and_parquet_on_one_thread(bwrap_config):
+    code = (
+        "import io\n"
+        "import pandas as pd\n"
+        "def go():\n"
+        "    frame = pd.read_csv(io.StringIO('label,score\\ncat,0.25\\ndog,0.75\\n'))\n"
+        "    buffer = io.BytesIO()\n"
+        "    frame.to_parquet(buffer)\n"
+        "    again = pd.read_parquet(io.BytesIO(buffer.getvalue()))\n"
+        "    return float(again['score'].sum()) + len(again['label'].str.upper().iloc[1])\n"
+    )
+    limits = Limits(wall_seconds=10.0, cpu_seconds=10, memory_bytes=512 * MIB)
+    run = sandbox_run(job=one_call(code, "go()", limits=limits), config=bwrap_config, environment="scientific")
+    assert run.termination is Termination.COMPLETED, run.output
+    assert run.calls["c"].value == 4.0, (run.calls["c"].error, run.output)

@@ -74,7 +74,8 @@ def hidden():
 
 def expected_tree() -> tuple[set[str], set[str]]:
     files = set(launch.system_files().paths()) | {launch.sandbox_interpreter()}
-    dirs = {launch.SANDBOX_CWD, *TREES}
+    # The data sets' mount point is there, and nothing under it can be listed.
+    dirs = {launch.SANDBOX_CWD, launch.DATA_IN_SANDBOX, *TREES}
     for path in files | dirs:
         parent = os.path.dirname(path)
         while parent != "/":
@@ -84,6 +85,7 @@ def expected_tree() -> tuple[set[str], set[str]]:
 
 
 def test_the_sandbox_holds_exactly_the_files_launch_computed(bwrap_config: SandboxConfig):
+    launch.data_sets().joinpath("a-set-the-walk-must-not-see").mkdir(exist_ok=True)
     result = run(
         LIST_ROOT,
         SandboxCall(id="count", expr="listing()"),
@@ -97,6 +99,7 @@ def test_the_sandbox_holds_exactly_the_files_launch_computed(bwrap_config: Sandb
     listing = marked(result.output, "LISTING ")
     assert isinstance(listing, dict)
     files, dirs = expected_tree()
+    assert not any(path.startswith(launch.DATA_IN_SANDBOX + "/") for kind in listing.values() for path in kind)
     assert set(listing["files"]) == files
     assert set(listing["dirs"]) == dirs
     assert listing["links"] == []  # every file bound at the path the loader opens, no symlink
@@ -132,6 +135,7 @@ def test_the_command_line_mounts_no_system_directory(bwrap_config: SandboxConfig
     assert "--symlink" not in argv
     trees = {launch.interpreter(), *map(str, launch.numpy_dirs())}
     trees |= {os.path.realpath(launch.stdlib_paths()[key]) for key in ("stdlib", "platstdlib")}
+    trees.add(os.path.realpath(launch.data_sets()))  # exercises' data sets: traversable, not listable
     for index, flag in enumerate(argv):
         if flag in ("--ro-bind", "--ro-bind-try", "--bind"):
             source = os.path.realpath(argv[index + 1])

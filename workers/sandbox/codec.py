@@ -34,14 +34,18 @@ class ProtocolViolation(Exception):
     """A frame the trusted side cannot accept."""
 
 
-def encode_job(job: SandboxJob, *, address_space_bytes: int | None = None) -> bytes:
+def encode_job(job: SandboxJob, *, address_space_bytes: int | None = None, cwd: str = "") -> bytes:
     """The job as the child reads it; `address_space_bytes`: its RLIMIT_AS (default: the
-    memory limit itself, for a host that cannot measure use)."""
+    memory limit itself, for a host that cannot measure use); `cwd`: the data set's
+    directory as the child sees it."""
     limits = job.limits
     doc = {
         "code": job.code,
         "entry_points": list(job.entry_points),
         "cell_starts": list(job.cell_starts),
+        "cwd": cwd,
+        # In the order of the descriptors after the job's pipes (fd 5 on).
+        "hidden": [name for name, _path in job.data.hidden] if job.data else [],
         "calls": [
             {
                 "id": call.id,

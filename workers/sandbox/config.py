@@ -8,6 +8,7 @@ import importlib
 import platform
 import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -48,6 +49,14 @@ class SandboxConfig:
             bwrap=bwrap,
             recycle_after_jobs=env_int("GRADER_SANDBOX_RECYCLE_JOBS", default=500, minimum=1),
         )
+
+
+def data_root() -> Path:
+    """Exercises' data files as workers keep them: blobs/ by sha256 (never mounted) and
+    sets/<digest>/data/<name> (mounted read-only at /sandbox/data; listing it is denied,
+    so a child reaches only the set its job names)."""
+    default = Path(__file__).resolve().parents[2] / "var" / "exercise-data"
+    return Path(env_str("GRADER_DATA_DIR", default=str(default)))
 
 
 @functools.cache

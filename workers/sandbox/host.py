@@ -40,7 +40,7 @@ from workers.sandbox.codec import (
     parse_frame,
 )
 from workers.sandbox.config import SandboxConfig, machine_supported
-from workers.sandbox.launch import launch_for
+from workers.sandbox.launch import data_directory, launch_for
 from workers.sandbox.protocol import (
     CallOutcome,
     Limits,
@@ -59,6 +59,9 @@ READ_BYTES = 1 << 18
 # After the child closes its result pipe without an end frame: how long its exit may take.
 EXIT_GRACE_SECONDS = 0.25
 MIB = 1024 * 1024
+# Hidden data files travel as descriptors beside the job's three pipes (runtime.py's
+# MAX_HIDDEN_FILES is the same).
+MAX_HIDDEN_FILES = 16
 # How often the host reads a running child's memory use. Touching fresh pages runs at a
 # few GB/s, so a bomb overshoots the limit by tens of MB at most before it is killed; the
 # address-space backstop (ADDRESS_SPACE_FACTOR times the limit above the environment's
@@ -333,7 +336,10 @@ class JobRun:
         self.memory_peak = 0
 
     def execute(self) -> SandboxRun:
-        payload = encode_job(self.job, address_space_bytes=self.zygote.address_space_bytes(self.limits))
+        data = self.job.data
+        cwd = data_directory(self.zygote.config, data.directory) if data else ""
+        payload = encode_job(self.job, address_space_bytes=self.zygote.address_space_bytes(self.limits), cwd=cwd)
+        hidden = self.open_hidden()
         job_r, self.job_w = os.pipe2(os.O_CLOEXEC)
         res_r, res_w = os.pipe2(os.O_CLOEXEC)
         out_r, out_w = os.pipe2(os.O_CLOEXEC)
@@ -346,9 +352,9 @@ class JobRun:
             sent = os.write(self.job_w, payload)
             self.started = time.monotonic()
             try:
-                self.zygote.fork([job_r, res_w, out_w])
+                self.zygote.fork([job_r, res_w, out_w, *hidden])
             finally:
-                for fd in (job_r, res_w, out_w):
+                for fd in (job_r, res_w, out_w, *hidden):
                     os.close(fd)
             self.memory = self.zygote.child_memory()
             self.sampling = self.memory is not None
@@ -400,6 +406,22 @@ class JobRun:
             run_seconds=finished - self.started,
             memory_peak_bytes=self.memory_peak,
         )
+
+    def open_hidden(self) -> list[int]:
+        """Read-only descriptors of the hidden data files, for the child's set-ups."""
+        if self.job.data is None or not self.job.data.hidden:
+            return []
+        if len(self.job.data.hidden) > MAX_HIDDEN_FILES:
+            raise SandboxUnavailable(f"a job may read at most {MAX_HIDDEN_FILES} hidden data files")
+        opened: list[int] = []
+        try:
+            for _name, path in self.job.data.hidden:
+                opened.append(os.open(path, os.O_RDONLY | os.O_CLOEXEC))
+        except OSError as exc:
+            for fd in opened:
+                os.close(fd)
+            raise SandboxUnavailable(f"a hidden data file could not be opened: {exc}") from exc
+        return opened
 
     # -- the poll loop ------------------------------------------------------------------
 
@@ -548,6 +570,10 @@ class JobRun:
             self.stop = (Termination.PROTOCOL, str(exc))
             return
         self.last_frame = arrival
+        if self.sampling and not self.ended:
+            # Each step's memory while the child is still in it (a job shorter than a
+            # sampling interval is otherwise never seen); past the limit, the run stops.
+            self.over_memory()
 
     # -- the verdict --------------------------------------------------------------------
 

@@ -30,10 +30,13 @@ from pathlib import Path
 import numpy
 
 from workers.environments import DEFAULT_ENVIRONMENT, EnvironmentMissing, environment_get, environment_site
-from workers.sandbox.config import SandboxConfig, SandboxMode
+from workers.sandbox.config import SandboxConfig, SandboxMode, data_root
 from workers.sandbox.protocol import SandboxUnavailable
 
 PYTHON_IN_SANDBOX = "/sandbox/python"
+DATA_IN_SANDBOX = "/sandbox/data"
+# sets/ may be traversed, not listed: a child opens the set its job names, no other.
+SETS_MODE = 0o311
 SITE_IN_SANDBOX = "/sandbox/site"
 SANDBOX_CWD = "/sandbox/work"
 LIBRARIES_IN_SANDBOX = f"{PYTHON_IN_SANDBOX}/lib"  # libpython (LD_LIBRARY_PATH)
@@ -93,6 +96,21 @@ def site_trees(environment: str = DEFAULT_ENVIRONMENT) -> tuple[tuple[Path, str]
     return ((prefix.resolve(), SITE_IN_SANDBOX),)
 
 
+def data_sets() -> Path:
+    """The directory of prepared data sets, made (traversable, not listable) if new."""
+    sets = data_root() / "sets"
+    sets.mkdir(parents=True, exist_ok=True)
+    os.chmod(sets, SETS_MODE)
+    return sets
+
+
+def data_directory(config: SandboxConfig, directory: str) -> str:
+    """A prepared set's path as the child sees it."""
+    if config.mode is SandboxMode.RLIMITS:
+        return str(data_sets() / directory)
+    return f"{DATA_IN_SANDBOX}/{directory}"
+
+
 def host_site(environment: str) -> str:
     """The site directory as the weaker mode's child finds it on the host."""
     host, target = site_trees(environment)[0]
@@ -145,6 +163,7 @@ def bwrap_options(bwrap: str, environment: str = DEFAULT_ENVIRONMENT) -> list[st
         options += ["--ro-bind", str(host), target]
     for device in environment_get(environment).devices:
         options += ["--dev-bind", device, device]
+    options += ["--ro-bind", str(data_sets()), DATA_IN_SANDBOX]
     # An empty, read-only cwd; then the whole root (bwrap's tmpfs) becomes read-only too,
     # so no child can leave a file for the next one.
     options += ["--dir", SANDBOX_CWD, "--chdir", SANDBOX_CWD, "--remount-ro", "/"]

@@ -63,6 +63,20 @@ class SandboxCall:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SandboxData:
+    """An exercise's data files as a job sees them (materialized by grader.data_files).
+
+    `directory` names a prepared directory under the data root's sets/ (by digest) that
+    holds data/<name> for each visible file: the child's working directory, so that
+    set-ups and student code open "data/train.csv". `hidden` are (name, host path) of the
+    files only set-ups may read: the host opens them and hands the child their
+    descriptors, which it closes before the student's code loads."""
+
+    directory: str
+    hidden: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
 class SandboxJob:
     code: str
     # Names the student must define (callables); missing ones are reported, not run.
@@ -73,6 +87,7 @@ class SandboxJob:
     # (empty: `code` is one module). Each cell then runs on its own, as in a kernel: one
     # that raises is reported and the next cell still runs.
     cell_starts: tuple[int, ...] = ()
+    data: SandboxData | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -479,11 +479,11 @@ class Zygote:
                     return
 
     def request(self, poller: select.poll) -> bool:
-        msg, fds, _flags, _addr = socket.recv_fds(self.ctl, 64, 8)
+        msg, fds, _flags, _addr = socket.recv_fds(self.ctl, 64, 3 + MAX_HIDDEN_FILES + 1)
         if not msg:
             close_all(fds)
             return False  # the host is gone
-        if msg == b"F" and len(fds) == 3 and self.running is None:
+        if msg == b"F" and 3 <= len(fds) <= 3 + MAX_HIDDEN_FILES and self.running is None:
             child = self.dispatch(fds)
             close_all(fds)  # unread: the job never passes through the zygote's memory
             if child is None:
@@ -562,6 +562,8 @@ def close_all(fds: list[int]) -> None:
 # Child: everything below runs in a fresh fork, one job, then _exit.
 
 JOB_FD, RESULT_FD = 3, 4
+HIDDEN_FD = 5  # the first hidden data file's descriptor (set-ups only)
+MAX_HIDDEN_FILES = 16
 STATE: dict[str, Any] = {"hello": False}
 
 
@@ -609,7 +611,7 @@ def spare_wait(zygote: int, ctl: socket.socket, channel: socket.socket, lockdown
     except OSError as exc:
         STATE["fatal"] = f"{type(exc).__name__}: {exc}"  # reported once a job's pipes arrive
     while True:
-        msg, fds, _flags, _addr = socket.recv_fds(channel, 16, 4)
+        msg, fds, _flags, _addr = socket.recv_fds(channel, 16, 3 + MAX_HIDDEN_FILES + 1)
         if msg != b"H" or fds or "fatal" in STATE:
             break
         warm_up(channel)  # the zygote is idle: copy the pages a job will touch now
@@ -617,13 +619,17 @@ def spare_wait(zygote: int, ctl: socket.socket, channel: socket.socket, lockdown
     sys.stderr.flush()
     os.close(scratch_r)
     channel.close()
-    if msg != b"J" or len(fds) != 3:
+    if msg != b"J" or not 3 <= len(fds) <= 3 + MAX_HIDDEN_FILES:
+        close_all(fds)
         return False
-    # Park the pipes above the target numbers, lay out 0..4, close everything else.
-    job_fd, result_fd, output_fd = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) for fd in fds)
-    for target, fd in ((1, output_fd), (2, output_fd), (JOB_FD, job_fd), (RESULT_FD, result_fd)):
+    # Park the descriptors above the target numbers, lay out 0..4 and the hidden data
+    # files from 5 on, close everything else.
+    job_fd, result_fd, output_fd, *hidden = (fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 100) for fd in fds)
+    layout = [(1, output_fd), (2, output_fd), (JOB_FD, job_fd), (RESULT_FD, result_fd)]
+    layout += [(HIDDEN_FD + index, fd) for index, fd in enumerate(hidden)]
+    for target, fd in layout:
         os.dup2(fd, target)
-    os.closerange(RESULT_FD + 1, 1 << 20)
+    os.closerange(HIDDEN_FD + len(hidden), 1 << 20)
     return True
 
 
@@ -784,6 +790,20 @@ def referenced_names(*sources: str | None) -> set[str]:
     return names
 
 
+def hidden_reader(hidden: dict[str, int]) -> Callable[[str], Any]:
+    """hidden_data(name) for set-ups: a binary file object over a hidden data file's
+    descriptor, from its start (np.load, pandas.read_csv and friends take one)."""
+
+    def hidden_data(name: str) -> Any:
+        if name not in hidden:
+            raise FileNotFoundError(f"no hidden data file {name!r} (hidden ones: {', '.join(sorted(hidden))})")
+        fd = hidden[name]
+        os.lseek(fd, 0, os.SEEK_SET)
+        return open(fd, "rb", closefd=False)
+
+    return hidden_data
+
+
 class Harness:
     def __init__(self, job: dict[str, Any], reporter: Reporter) -> None:
         import numpy as np
@@ -803,7 +823,16 @@ class Harness:
 
     def run(self) -> int:
         calls: list[dict[str, Any]] = self.job["calls"]
-        inputs = [self.setup(call) for call in calls]
+        if self.job.get("cwd"):
+            os.chdir(self.job["cwd"])  # the exercise's data set: data/<name> from here
+        hidden = {name: HIDDEN_FD + index for index, name in enumerate(self.job.get("hidden", []))}
+        try:
+            inputs = [self.setup(call, hidden) for call in calls]
+        finally:
+            # The student's code never holds them: no descriptor, and no path inside.
+            for fd in hidden.values():
+                with contextlib.suppress(OSError):
+                    os.close(fd)
         for call in calls:
             # How the inputs were built is not the student's to read (frames reach this
             # harness): only the inputs themselves and the expressions remain.
@@ -874,10 +903,12 @@ class Harness:
                     lines[name] = code.co_firstlineno
         return lines
 
-    def setup(self, call: dict[str, Any]) -> dict[str, Any] | dict[str, str | int | bool | None]:
+    def setup(
+        self, call: dict[str, Any], hidden: dict[str, int] | None = None
+    ) -> dict[str, Any] | dict[str, str | int | bool | None]:
         np = self.np
         rng = np.random.default_rng(int(call["seed"]))
-        namespace: dict[str, Any] = {"np": np, "rng": rng}
+        namespace: dict[str, Any] = {"np": np, "rng": rng, "hidden_data": hidden_reader(hidden or {})}
         try:
             exec(compile(call["setup"], f"<setup {call['id']}>", "exec"), namespace)  # noqa: S102
             if namespace.get("rng") is rng:
