@@ -184,7 +184,8 @@ class Fleet:
         name = f"worker-{uuid.uuid4().hex[:6]}"
         command = [
             sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool=prefork",
-            f"--concurrency={concurrency}", "--queues=default,grading", "--without-gossip", "--without-mingle",
+            f"--concurrency={concurrency}", f"--queues=default,{grading_queues()}", "--without-gossip",
+            "--without-mingle",
             "--loglevel=INFO", f"--hostname={name}@%h",
         ]  # fmt: skip
         if purge:
@@ -602,24 +603,56 @@ class ExerciseUnderTest:
     compute: float  # seconds: set-ups, module and calls with plain numpy in this process
 
 
+def grading_queues() -> str:
+    """The grading queues of the environments this machine has, comma-separated."""
+    from workers.environments import environments_installed
+
+    return ",".join(environment.queue for environment in environments_installed())
+
+
 def exercise_compute(*, code: str, spec: dict[str, Any], samples: int = 20) -> float:
     """The exercise's own work, without the sandbox: each check's set-up and call (not the
-    finite differences of gradient checks) on the reference, in this process; the median."""
+    finite differences of gradient checks) on the reference, in this process; the median.
+    The environment's packages come first on sys.path (its modules imported before the
+    clock starts, as the zygote has them) and the data set is the working directory."""
+    import importlib
+
     import numpy as np
 
-    from questions.exercises import grading_spec_checks
+    from grader.data_files import data_set_prepare
+    from questions.exercises import grading_spec_checks, grading_spec_data, grading_spec_environment
+    from workers.environments import environment_get, environment_site
+    from workers.sandbox.launch import data_sets
 
+    environment = environment_get(grading_spec_environment(spec=spec))
+    site = environment_site(environment)
+    if site is not None and str(site) not in sys.path:
+        sys.path.insert(0, str(site))
+    for name in environment.preload:
+        importlib.import_module(name)
+    data = data_set_prepare(files=grading_spec_data(spec=spec))
+    hidden = dict(data.hidden) if data else {}
+    cwd = os.getcwd()
+    if data:
+        os.chdir(data_sets() / data.directory)
     checks = grading_spec_checks(spec=spec)
     times = []
-    for _ in range(samples):
-        started = time.perf_counter()
-        module: dict[str, Any] = {"__name__": "submission"}
-        exec(compile(code, "submission.py", "exec"), module)  # noqa: S102 - the bank's reference solution
-        for check in checks:
-            inputs: dict[str, Any] = {"np": np, "rng": np.random.default_rng(check.seed)}
-            exec(compile(check.setup, "<setup>", "exec"), inputs)  # noqa: S102
-            eval(compile(check.call, "<check>", "eval"), {**module, **inputs})  # noqa: S307
-        times.append(time.perf_counter() - started)
+    try:
+        for _ in range(samples):
+            started = time.perf_counter()
+            module: dict[str, Any] = {"__name__": "submission"}
+            exec(compile(code, "submission.py", "exec"), module)  # noqa: S102 - the bank's reference solution
+            for check in checks:
+                inputs: dict[str, Any] = {
+                    "np": np,
+                    "rng": np.random.default_rng(check.seed),
+                    "hidden_data": lambda name: open(hidden[name], "rb"),  # noqa: SIM115
+                }
+                exec(compile(check.setup, "<setup>", "exec"), inputs)  # noqa: S102
+                eval(compile(check.call, "<check>", "eval"), {**module, **inputs})  # noqa: S307
+            times.append(time.perf_counter() - started)
+    finally:
+        os.chdir(cwd)
     return statistics.median(times)
 
 

@@ -3,23 +3,30 @@ them through the real sandbox: each answer key built once, as validation builds 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from grader.checks import Verdict, expected_from_reference, judge, judge_every_variant, limits_for, run_checks
+from grader.data_files import data_set_prepare
 from questions.exercise_files import parse_exercise_folder
 from questions.exercises import CheckSpec, ExerciseSpec, grading_spec, grading_spec_checks
 from workers.sandbox import sandbox_run
-from workers.sandbox.protocol import Limits, SandboxJob, SandboxRun
+from workers.sandbox.protocol import Limits, SandboxData, SandboxJob, SandboxRun
 
 BANK = Path(__file__).resolve().parents[2] / "questions" / "bank" / "exercises"
 SLUGS = sorted(folder.name for folder in BANK.iterdir() if (folder / "exercise.yaml").is_file())
 
 
 def runner(job: SandboxJob) -> SandboxRun:
+    """The numpy environment's sandbox."""
     return sandbox_run(job=job)
+
+
+def runner_for(environment: str, data: SandboxData | None = None) -> Callable[[SandboxJob], SandboxRun]:
+    return lambda job: sandbox_run(job=replace(job, data=data) if data else job, environment=environment)
 
 
 @dataclass(frozen=True)
@@ -30,6 +37,11 @@ class Key:
     limits: Limits
     reference: Verdict  # the reference judged on every variant
 
+    @property
+    def runner(self) -> Callable[[SandboxJob], SandboxRun]:
+        """The sandbox of the exercise's environment, with its data files."""
+        return runner_for(self.spec.environment, data=data_set_prepare(files=self.spec.data))
+
 
 @cache
 def key(slug: str) -> Key:
@@ -38,7 +50,7 @@ def key(slug: str) -> Key:
     checks = grading_spec_checks(spec=grading_spec(spec=spec))
     limits = limits_for(time_limit_seconds=spec.time_limit_seconds, memory_limit_mb=spec.memory_limit_mb)
     runs = run_checks(
-        runner=runner,
+        runner=runner_for(spec.environment, data=data_set_prepare(files=spec.data)),
         code=spec.reference_solution,
         checks=checks,
         entry_points=spec.entry_points,
@@ -54,7 +66,7 @@ def grade(slug: str, code: str, *, variant: int = 0) -> Verdict:
     """`code` graded as a submission is (fresh timed inputs answered by the reference)."""
     k = key(slug)
     runs = run_checks(
-        runner=runner,
+        runner=k.runner,
         code=code,
         checks=k.checks,
         entry_points=k.spec.entry_points,

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from grader.checks import Verdict, judge, run_checks
-from tests.grader.seeded import grade, key, passed, runner
+from tests.grader.seeded import grade, key, passed
 
 BCE = "binary-cross-entropy"
 LOGREG = "logistic-regression-by-gradient-descent"
@@ -311,7 +311,7 @@ def test_hidden_setups_and_seeds_are_out_of_reach_and_errors_name_no_hidden_argu
     """Frame introspection once read the hidden checks' set-up source and seeds, and a
     TypeError named the hidden call's keyword arguments."""
     k = key(BCE)
-    runs = run_checks(runner=runner, code=SNOOP, checks=k.checks, entry_points=k.spec.entry_points, limits=k.limits)
+    runs = run_checks(runner=k.runner, code=SNOOP, checks=k.checks, entry_points=k.spec.entry_points, limits=k.limits)
     verdict = judge(checks=k.checks, expected=k.expected, runs=runs, limits=k.limits)
 
     assert "SETUP-UNSEEN" in runs.main.output, runs.main.output

@@ -13,7 +13,7 @@ import re
 import pytest
 
 from grader.checks import run_checks
-from tests.grader.seeded import grade, key, passed, runner
+from tests.grader.seeded import grade, key, passed
 from tests.grader.test_hostile_grading import BCE, CORRECT_BCE, LOGREG, SLOW_BCE
 
 SOFTMAX = "stable-softmax-cross-entropy"
@@ -149,7 +149,7 @@ SNOOP_NAMES = NO_PREDICT + (
 def test_a_call_exposes_only_the_names_it_passes():
     k = key(LOGREG)
     runs = run_checks(
-        runner=runner, code=SNOOP_NAMES, checks=k.checks, entry_points=k.spec.entry_points, limits=k.limits
+        runner=k.runner, code=SNOOP_NAMES, checks=k.checks, entry_points=k.spec.entry_points, limits=k.limits
     )
 
     assert "HELD-OUT-SEEN" not in runs.main.output
@@ -234,7 +234,7 @@ def test_a_narrow_integer_log_softmax_does_not_sum_to_one_for_free():
 def main_output(slug: str, code: str, *, variant: int = 0) -> str:
     k = key(slug)
     runs = run_checks(
-        runner=runner, code=code, checks=k.checks, entry_points=k.spec.entry_points, limits=k.limits, variant=variant
+        runner=k.runner, code=code, checks=k.checks, entry_points=k.spec.entry_points, limits=k.limits, variant=variant
     )
     return runs.main.output
 

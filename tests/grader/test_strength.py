@@ -35,7 +35,7 @@ from workers.sandbox.protocol import SandboxJob, SandboxRun, SandboxUnavailable
 def report(slug: str) -> dict[str, Any]:
     k = key(slug)
     return strength_report(
-        runner=runner,
+        runner=k.runner,
         checks=k.checks,
         expected=k.expected,
         entry_points=k.spec.entry_points,
@@ -52,7 +52,9 @@ def test_the_bank_holds_the_seeded_exercises():
         "logistic-regression-by-gradient-descent",
         "mse-versus-mae",
         "notebook-binary-cross-entropy",
+        "sklearn-loss-versus-accuracy",
         "stable-softmax-cross-entropy",
+        "torch-bce-with-logits",
     ]
 
 
