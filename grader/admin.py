@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -65,6 +66,11 @@ class SubmissionAdmin(ReadOnlyAdmin):
     inlines = [GradingJobInline]
     fields = ["exercise", "user", "status", "created_at", "graded_at", "student_code", "verdict", "output"]
     readonly_fields = ["exercise", "user", "status", "created_at", "graded_at", "student_code", "verdict", "output"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Submission]:
+        # A notebook (up to SUBMISSION_MAX_NOTEBOOK_BYTES each) is not shown here: its
+        # code cells are, as `code`.
+        return super().get_queryset(request).defer("notebook")
 
     @admin.display(description="score")
     def score(self, submission: Submission) -> str:

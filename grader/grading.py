@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, cast
@@ -39,18 +39,19 @@ from grader.checks import (
     limits_for,
     run_checks,
 )
-from grader.models import GradingJob, GradingResult, JobState, Submission, SubmissionStatus
+from grader.data_files import data_set_prepare
+from grader.models import CheckRun, CheckRunStatus, GradingJob, GradingResult, JobState, Submission, SubmissionStatus
 from grader.notebooks import notebook_layout, notebook_verdict, source_read
 from grader.selectors import submission_result
 from grader.strength import strength_report
 from lti.passback import passbacks_record_for_result
-from questions.exercises import CheckSpec, grading_spec_checks, grading_spec_max_score
+from questions.exercises import CheckSpec, grading_spec_checks, grading_spec_data, grading_spec_max_score
 from questions.models import Exercise, ExerciseKey, KeyStatus
 from questions.selectors import exercise_serving_key_state
 from workers.dispatch import GRADE_TASK, VALIDATE_TASK, enqueue, enqueue_on_commit, queue_length
 from workers.environments import UnknownEnvironment, environment_get, environment_problem
 from workers.queues import grading_queue
-from workers.sandbox.protocol import Limits, SandboxJob, SandboxRun, SandboxUnavailable
+from workers.sandbox.protocol import Limits, SandboxData, SandboxJob, SandboxRun, SandboxUnavailable
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -60,15 +61,20 @@ logger = logging.getLogger(__name__)
 SandboxRunner = Callable[[SandboxJob], SandboxRun]
 
 
-def sandbox_runner(*, environment: str) -> SandboxRunner:
-    """Jobs run on this process's zygote for the environment."""
+def sandbox_runner(*, environment: str, data: SandboxData | None = None) -> SandboxRunner:
+    """Jobs run on this process's zygote for the environment, with the key's data files."""
 
     def run(job: SandboxJob) -> SandboxRun:
         from workers.sandbox import sandbox_run  # the sandbox machinery loads only where grading runs
 
-        return sandbox_run(job=job, environment=environment)
+        return sandbox_run(job=replace(job, data=data) if data else job, environment=environment)
 
     return run
+
+
+def key_runner(*, key: ExerciseKey) -> SandboxRunner:
+    """The sandbox an answer key's jobs run in: its environment, its data files."""
+    return sandbox_runner(environment=key.environment, data=data_set_prepare(files=grading_spec_data(spec=key.spec)))
 
 
 def _not_here(*, environment: str, arrived_on: str | None) -> str | None:
@@ -285,13 +291,14 @@ def grading_job_run(
     job = grading_job_claim(job_id=job_id, now=now, resume=resume)
     if job is None:
         return JobOutcome(job_id=job_id, ran=False)
-    runner = runner or sandbox_runner(environment=job.submission.key.environment)
     if submission_result(submission=job.submission) is not None:
         # An earlier attempt stored the verdict after its lease had passed. (One storing
         # it from now on makes this attempt's insert fail: still one verdict.)
         _job_finish(job=job, state=JobState.SUCCEEDED, now=timezone.now())
         return JobOutcome(job_id=job_id, ran=False, status=SubmissionStatus.GRADED)
     try:
+        # Inside: data files this worker cannot fetch are a grader failure, retried.
+        runner = runner or key_runner(key=job.submission.key)
         with _heartbeat(job=job):
             _grade(job=job, claimed_at=now, runner=runner)
     except SandboxUnavailable as exc:
@@ -493,6 +500,9 @@ def grading_jobs_sweep(*, now: datetime) -> SweepReport:
         )
     if lost or resent or keys_resent:
         logger.warning("sweep: %s lost job(s) retried, %s job(s) and %s key(s) resent", lost, resent, keys_resent)
+    from grader.check_runs import check_runs_sweep  # here: grader.check_runs imports this module
+
+    check_runs_sweep(now=now)  # "Check my work" runs: lost ones ended, those an hour old deleted
     return SweepReport(lost=lost, resent=resent, keys_resent=keys_resent)
 
 
@@ -519,6 +529,8 @@ def _messages_missing(*, now: datetime, environment: str) -> int:
         return 0  # a broker that does not answer cannot take a resend either
     owed = _queued_jobs(now=now, environment=environment).count()
     owed += ExerciseKey.objects.filter(status=KeyStatus.PENDING, environment=environment).count()
+    # "Check my work" runs share the queue: their messages are waiting too.
+    owed += CheckRun.objects.filter(status=CheckRunStatus.QUEUED, key__environment=environment).count()
     return max(0, owed - waiting)
 
 
@@ -580,7 +592,6 @@ def exercise_key_validate(
             logger.warning("exercise key %s: %s; sent to %s", key_id, problem, grading_queue(environment))
             enqueue(task=VALIDATE_TASK, args=[key_id], queue=grading_queue(environment))
             return None
-        runner = sandbox_runner(environment=environment)
     if (
         ExerciseKey.objects.filter(pk=key_id, status=KeyStatus.PENDING).update(status=KeyStatus.RUNNING, claimed_at=now)
         != 1
@@ -589,6 +600,7 @@ def exercise_key_validate(
     key = ExerciseKey.objects.get(pk=key_id)
     checks, limits = _grading_plan(key=key)
     try:
+        runner = runner or key_runner(key=key)
         runs = run_checks(
             runner=runner,
             code=key.spec["reference_solution"],

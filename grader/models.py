@@ -225,3 +225,54 @@ class GradingResult(models.Model):
 
     def __str__(self) -> str:
         return f"Result for submission {self.submission_id}: {self.score}/{self.max_score}"
+
+
+class CheckRunStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    # The grader failed, or lost the run: nothing about the code; the student checks again.
+    ERROR = "error", "Grader error"
+
+
+class CheckRun(models.Model):
+    """A student's "Check my work": the exercise's visible checks run on their code, and
+    nothing else. Not a submission and never a grade: no GradingResult, no passback, and
+    hidden checks are not even sent to the sandbox (grader.check_runs). Short-lived: the
+    grading sweeper deletes runs an hour old."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="check_runs")
+    exercise = models.ForeignKey(Exercise, on_delete=models.CASCADE, related_name="check_runs")
+    key = models.ForeignKey(ExerciseKey, on_delete=models.CASCADE, related_name="check_runs")
+    code = models.TextField()
+    # As for Submission: a notebook as sent, and where its code cells start in `code`.
+    notebook = models.JSONField(null=True, blank=True)
+    cell_starts = models.JSONField(default=list, blank=True)
+    # Which seeded copy of the checks' inputs the run uses (drawn per run).
+    variant = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(max_length=10, choices=CheckRunStatus.choices, default=CheckRunStatus.QUEUED)
+    # {"summary", "checks": [{"name", "passed", "message"}], "output"} once done; {"error"}
+    # when the grader failed.
+    result = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=[CheckRunStatus.DONE, CheckRunStatus.ERROR], finished_at__isnull=False)
+                | Q(status__in=[CheckRunStatus.QUEUED, CheckRunStatus.RUNNING], finished_at__isnull=True),
+                name="check_run_finished_at_iff_finished",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=CheckRunStatus.RUNNING) | Q(started_at__isnull=False),
+                name="check_run_running_has_started",
+            ),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="check_run_created")]
+
+    def __str__(self) -> str:
+        return f"Check run {self.pk} by {self.user} on {self.exercise}"

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from grader.check_runs import CHECK_RUN_TASK, check_run_execute
 from grader.grading import exercise_key_validate, grading_job_run, grading_jobs_sweep
 from grader.services import attempts_expire_overdue
 from workers.database import database_reachable, database_wait
@@ -83,6 +84,15 @@ def validate_exercise_key(self: Task[..., None], key_id: int) -> None:
         )
     except SandboxUnavailable as exc:
         raise self.retry(exc=exc, countdown=5 * 2**self.request.retries) from exc
+
+
+@shared_task(name=CHECK_RUN_TASK, ignore_result=True, acks_late=True, reject_on_worker_lost=True)
+def run_checks_for_student(check_run_id: int) -> None:
+    # "Check my work": never retried (the student checks again); after a database outage
+    # it resumes its own run, like grading.
+    _holding_the_message_while_the_database_is_unreachable(
+        lambda again: check_run_execute(check_run_id=check_run_id, resume=again)
+    )
 
 
 @shared_task(name="grader.sweep_grading_jobs", ignore_result=True)

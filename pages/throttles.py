@@ -15,6 +15,7 @@ from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 from rest_framework.views import APIView
 
 from accounts.throttles import LoginUsernameThrottle
+from grader.check_run_apis import CheckRunThrottle
 from grader.submission_apis import SubmissionThrottle
 
 
@@ -54,3 +55,7 @@ def login_wait_seconds(*, request: HttpRequest) -> int | None:
 
 def submission_wait_seconds(*, request: HttpRequest) -> int | None:
     return _wait_seconds(request=request, throttles=[SubmissionThrottle()])
+
+
+def check_wait_seconds(*, request: HttpRequest) -> int | None:
+    return _wait_seconds(request=request, throttles=[CheckRunThrottle()])

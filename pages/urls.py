@@ -13,6 +13,8 @@ urlpatterns = [
     path("attempts/<int:attempt_id>/", views.attempt_detail, name="pages-attempt"),
     path("exercises/<slug:slug>/", views.exercise_detail, name="pages-exercise"),
     path("exercises/<slug:slug>/notebook/", views.exercise_notebook, name="pages-exercise-notebook"),
+    path("exercises/<slug:slug>/check/", views.exercise_check, name="pages-exercise-check"),
+    path("check-runs/<int:check_run_id>/", views.check_run_detail, name="pages-check-run"),
     path("submissions/<int:submission_id>/", views.submission_detail, name="pages-submission"),
     path("submissions/<int:submission_id>/notebook/", views.submission_notebook, name="pages-submission-notebook"),
 ]

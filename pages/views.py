@@ -22,12 +22,14 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from config.errors import ServiceError
 from grader.apis import attempt_detail_data
+from grader.check_run_apis import check_run_data
+from grader.check_runs import check_run_create, check_run_get_own
 from grader.grading import submission_create
-from grader.models import Attempt, Submission, SubmissionStatus
+from grader.models import Attempt, CheckRun, CheckRunStatus, Submission, SubmissionStatus
 from grader.notebook_apis import exercise_starter_attachment, notebook_attachment, submission_notebook_filename
 from grader.notebooks import NotebookProblem, notebook_upload
 from grader.selectors import attempt_get_own, attempt_get_visible, attempt_presented_questions, submission_get_visible
@@ -45,7 +47,7 @@ from pages.selectors import (
     submission_list_own,
     submission_list_own_for_exercise,
 )
-from pages.throttles import login_wait_seconds, submission_wait_seconds
+from pages.throttles import check_wait_seconds, login_wait_seconds, submission_wait_seconds
 from questions.apis import exercise_detail_data
 from questions.markdown import render_markdown
 from questions.models import Exercise, Quiz
@@ -54,6 +56,7 @@ from questions.selectors import exercise_get_visible, exercise_list_visible, qui
 LOGIN_URL = "pages-login"
 HISTORY_LIMIT = 100
 PENDING = (SubmissionStatus.QUEUED, SubmissionStatus.RUNNING)
+CHECK_PENDING = (CheckRunStatus.QUEUED, CheckRunStatus.RUNNING)
 
 
 def _not_found(request: HttpRequest, *, message: str) -> HttpResponse:
@@ -221,9 +224,10 @@ def _exercise_page(
     return render(request, "pages/exercise.html", context, status=status)
 
 
-def _exercise_submit(request: HttpRequest, *, exercise: Exercise) -> HttpResponseBase:
+def _exercise_submit(request: HttpRequest, *, exercise: Exercise, checking: bool = False) -> HttpResponseBase:
     """The code form's code, or the upload form's notebook (the two are separate forms,
-    so that a file chosen is never sent with the editor's code)."""
+    so that a file chosen is never sent with the editor's code), submitted for grading
+    or, `checking`, to "Check my work"."""
     # Browsers send a textarea's line breaks as CRLF; the code is stored (and its size
     # counted) as the student wrote it, with plain newlines.
     code = request.POST.get("code", "").replace("\r\n", "\n")
@@ -231,16 +235,18 @@ def _exercise_submit(request: HttpRequest, *, exercise: Exercise) -> HttpRespons
     if uploading:  # the editor, should the page come back, holds what it held
         latest = submission_latest_code(exercise=exercise, user=request.user)
         code = exercise.starter_code if latest is None else latest
-    wait = submission_wait_seconds(request=request)
+    wait = (check_wait_seconds if checking else submission_wait_seconds)(request=request)
     if wait is not None:
-        message = f"You have submitted a lot in a short time. Please wait {wait} seconds before submitting again."
+        done = "checked" if checking else "submitted"
+        message = f"You have {done} a lot in a short time. Please wait {wait} seconds before trying again."
         return _throttled(_exercise_page(request, exercise=exercise, code=code, error=message, status=429), wait=wait)
     try:
-        if uploading:
-            notebook = _uploaded_notebook(request)
-            submission = submission_create(user=request.user, exercise=exercise, notebook=notebook)
-        else:
-            submission = submission_create(user=request.user, exercise=exercise, code=code)
+        notebook = _uploaded_notebook(request) if uploading else None
+        source: dict[str, Any] = {"notebook": notebook} if uploading else {"code": code}
+        if checking:
+            run = check_run_create(user=request.user, exercise=exercise, **source)
+            return redirect("pages-check-run", check_run_id=run.pk)
+        submission = submission_create(user=request.user, exercise=exercise, **source)
     except NotebookProblem as exc:
         return _exercise_page(request, exercise=exercise, code=code, error=str(exc), status=400)
     except ServiceError as exc:
@@ -270,6 +276,33 @@ def exercise_detail(request: HttpRequest, slug: str) -> HttpResponseBase:
         return _exercise_submit(request, exercise=exercise)
     code = submission_latest_code(exercise=exercise, user=request.user)
     return _exercise_page(request, exercise=exercise, code=exercise.starter_code if code is None else code)
+
+
+@frameable
+@login_required(login_url=LOGIN_URL)
+@require_POST
+def exercise_check(request: HttpRequest, slug: str) -> HttpResponseBase:
+    """ "Check my work" without JavaScript: the visible checks on the form's code or
+    notebook, shown on a page of their own (with JavaScript, check.js shows them in place)."""
+    try:
+        exercise = exercise_get_visible(slug=slug, user=request.user)
+    except Exercise.DoesNotExist:
+        return _not_found(request, message=f"There is no exercise “{slug}”.")
+    return _exercise_submit(request, exercise=exercise, checking=True)
+
+
+@frameable
+@login_required(login_url=LOGIN_URL)
+@require_GET
+def check_run_detail(request: HttpRequest, check_run_id: int) -> HttpResponse:
+    """A check run's verdict on the visible checks, for the student who asked: not a grade."""
+    try:
+        run = check_run_get_own(check_run_id=check_run_id, user=request.user)
+    except CheckRun.DoesNotExist:
+        return _not_found(request, message=f"There is no check run {check_run_id}.")
+    data = check_run_data(run=run)
+    context = {"run": data, "exercise_title": run.exercise.title, "pending": data["status"] in CHECK_PENDING}
+    return render(request, "pages/check_run.html", context)
 
 
 @frameable

@@ -154,6 +154,8 @@ OUTAGE_RETRY_AFTER_SECONDS = env_int("OUTAGE_RETRY_AFTER_SECONDS", default=5, mi
 QUIZ_SUBMIT_GRACE_SECONDS = env_int("QUIZ_SUBMIT_GRACE_SECONDS", default=30, minimum=0)
 
 # --- Code submissions and their grading ----------------------------------------------
+# An exercise's data file (admin upload or its folder's data/): at most this many bytes.
+EXERCISE_DATA_MAX_BYTES = env_int("EXERCISE_DATA_MAX_BYTES", default=50 * 1024 * 1024, minimum=1)
 SUBMISSION_MAX_CODE_BYTES = env_int("SUBMISSION_MAX_CODE_BYTES", default=64 * 1024, minimum=1)
 # A submitted .ipynb (as uploaded, or its JSON as sent); its code cells count towards the above.
 SUBMISSION_MAX_NOTEBOOK_BYTES = env_int("SUBMISSION_MAX_NOTEBOOK_BYTES", default=2 * 1024 * 1024, minimum=1024)
@@ -232,6 +234,7 @@ REST_FRAMEWORK = {
         "login": env_rate("LOGIN_THROTTLE_RATE", default="10/min"),
         "login_username": env_rate("LOGIN_USERNAME_THROTTLE_RATE", default="30/hour"),
         "submissions": env_rate("SUBMISSION_THROTTLE_RATE", default="20/min"),
+        "checks": env_rate("CHECK_THROTTLE_RATE", default="30/min"),
     },
     # How many reverse proxies in front of the app append to X-Forwarded-For. 0 (the
     # default) ignores the header, which clients can forge, and throttles by the peer
@@ -307,6 +310,7 @@ CELERY_TASK_ROUTES = {
     # default queue, whose workers may have no sandbox.
     "grader.grade_submission": {"queue": "grading.numpy"},
     "grader.validate_exercise_key": {"queue": "grading.numpy"},
+    "grader.run_checks_for_student": {"queue": "grading.numpy"},
     # LTI tasks (grade passback, its sweep) stay on the default queue: short calls to an
     # LMS, each within LTI_HTTP_TIMEOUT_SECONDS, needing no sandbox; every worker takes it.
 }

@@ -112,3 +112,10 @@ def test_the_downloads_need_a_sign_in(client, exercise):
     response = client.get("/exercises/square/notebook/")
     assert response.status_code == 302
     assert response["Location"].startswith("/login/")
+
+
+def test_verdict_text_shows_code_spans_and_escapes_the_rest():
+    from pages.templatetags.pages_extras import code_spans
+
+    assert code_spans("passed (`square` is defined in cell 3)") == "passed (<code>square</code> is defined in cell 3)"
+    assert code_spans("raised ValueError: <b>`x<y`</b>") == "raised ValueError: &lt;b&gt;<code>x&lt;y</code>&lt;/b&gt;"
