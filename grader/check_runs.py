@@ -19,29 +19,26 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from accounts.roles import user_pk
-from config.errors import Refusal, ServiceError
 from grader.checks import VARIANT_CYCLE, Verdict, judge, limits_for, run_checks
-from grader.grading import code_problems, key_runner, storable
+from grader.grading import code_accept, key_runner, storable
 from grader.models import CheckRun, CheckRunStatus
-from grader.notebooks import notebook_layout, notebook_verdict, source_read
+from grader.notebooks import notebook_layout, notebook_verdict
 from questions.exercises import CheckSpec, grading_spec_checks
-from questions.models import Exercise, ExerciseKey, KeyStatus
-from questions.selectors import exercise_serving_key_state
+from questions.models import Exercise, ExerciseKey
 from workers.dispatch import enqueue_on_commit
 from workers.queues import grading_queue
 from workers.sandbox.protocol import Limits, SandboxJob, SandboxRun, SandboxUnavailable
 
 if TYPE_CHECKING:
-    from django.contrib.auth.models import User
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -74,18 +71,9 @@ def check_run_create(
 ) -> CheckRun:
     """Code or a notebook, as for a submission; queued for a worker of the exercise's
     environment once committed."""
-    source = source_read(code=code, notebook=notebook, max_notebook_bytes=settings.SUBMISSION_MAX_NOTEBOOK_BYTES)
-    if problems := code_problems(code=source.code, notebook=source.notebook is not None):
-        raise ServiceError.invalid({source.field: problems})
-    key = exercise_serving_key_state(exercise=exercise)
-    if key is None or key.status != KeyStatus.VALID:
-        raise ServiceError(
-            kind=Refusal.CONFLICT,
-            code="exercise_not_validated",
-            message="This exercise's checks have not been validated yet; checking opens once they are.",
-        )
-    user_pk(user=user)  # signed in, or PermissionError
-    owner = cast("User", user)
+    source, key, owner = code_accept(
+        user=user, exercise=exercise, code=code, notebook=notebook, opens="checking opens once they are"
+    )
     with transaction.atomic():
         run = CheckRun.objects.create(
             user=owner,

@@ -41,7 +41,7 @@ from grader.checks import (
 )
 from grader.data_files import data_set_prepare
 from grader.models import CheckRun, CheckRunStatus, GradingJob, GradingResult, JobState, Submission, SubmissionStatus
-from grader.notebooks import notebook_layout, notebook_verdict, source_read
+from grader.notebooks import Source, notebook_layout, notebook_verdict, source_read
 from grader.selectors import submission_result
 from grader.strength import strength_report
 from lti.passback import passbacks_record_for_result
@@ -134,6 +134,33 @@ def code_problems(*, code: str, notebook: bool = False) -> list[str]:
     return problems
 
 
+def code_accept(
+    *,
+    user: AbstractBaseUser | AnonymousUser,
+    exercise: Exercise,
+    code: str | None,
+    notebook: dict[str, Any] | None,
+    opens: str,
+) -> tuple[Source, ExerciseKey, User]:
+    """What a submission and a check run both start from: the code (or the notebook and
+    its code cells) checked, the exercise's serving key (the last valid one: an edit
+    that is validating, or failed, closes nothing), and the signed-in user. Raises
+    ServiceError for bad code and for an exercise not validated yet (`opens` says what
+    then becomes possible), PermissionError for an anonymous user."""
+    source = source_read(code=code, notebook=notebook, max_notebook_bytes=settings.SUBMISSION_MAX_NOTEBOOK_BYTES)
+    if problems := code_problems(code=source.code, notebook=source.notebook is not None):
+        raise ServiceError.invalid({source.field: problems})
+    key = exercise_serving_key_state(exercise=exercise)
+    if key is None or key.status != KeyStatus.VALID:
+        raise ServiceError(
+            kind=Refusal.CONFLICT,
+            code="exercise_not_validated",
+            message=f"This exercise's checks have not been validated yet; {opens}.",
+        )
+    user_pk(user=user)  # signed in, or PermissionError
+    return source, key, cast("User", user)  # an authenticated request's user is the user model's instance
+
+
 def submission_create(
     *,
     user: AbstractBaseUser | AnonymousUser,
@@ -142,19 +169,9 @@ def submission_create(
     notebook: dict[str, Any] | None = None,
 ) -> Submission:
     """Code, or a Jupyter notebook (its JSON object, kept as sent; its code cells run)."""
-    source = source_read(code=code, notebook=notebook, max_notebook_bytes=settings.SUBMISSION_MAX_NOTEBOOK_BYTES)
-    if problems := code_problems(code=source.code, notebook=source.notebook is not None):
-        raise ServiceError.invalid({source.field: problems})
-    # The last valid key: an edit that is validating (or failed) does not close submissions.
-    key = exercise_serving_key_state(exercise=exercise)
-    if key is None or key.status != KeyStatus.VALID:
-        raise ServiceError(
-            kind=Refusal.CONFLICT,
-            code="exercise_not_validated",
-            message="This exercise's checks have not been validated yet; submissions open once they are.",
-        )
-    user_pk(user=user)  # signed in, or PermissionError
-    owner = cast("User", user)  # an authenticated request's user is the user model's instance
+    source, key, owner = code_accept(
+        user=user, exercise=exercise, code=code, notebook=notebook, opens="submissions open once they are"
+    )
     now = timezone.now()
     with transaction.atomic():
         # The student's n-th submission gets variant n of every check's inputs, so two in a

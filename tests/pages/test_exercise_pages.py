@@ -5,6 +5,7 @@ stand-in sandbox, as tests/grader/test_grading.py does."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -14,7 +15,7 @@ from grader.grading import grading_job_run
 from grader.models import GradingJob, JobState, Submission, SubmissionStatus
 from pages.throttles import SubmissionThrottle
 from questions.models import Exercise, ExerciseKey, KeyStatus
-from tests.exercises import SQUARE
+from tests.exercises import SQUARE, make_exercise
 from tests.pages.helpers import square_exercise, submission_for
 from workers.sandbox.protocol import CallOutcome, SandboxJob, SandboxRun
 
@@ -183,3 +184,10 @@ def test_another_students_submission_is_not_found(student_client, other_student)
     assert response.status_code == 404
     assert 'role="alert"' in response.content.decode()
     assert student_client.get("/submissions/999999/").status_code == 404
+
+
+def test_the_exercise_page_says_which_environment_the_code_runs_in(student_client, db):
+    make_exercise(dataclasses.replace(SQUARE, slug="square-torch", environment="torch"))
+    html = student_client.get("/exercises/square-torch/").content.decode()
+    assert "Runs in the PyTorch (CPU) environment" in html
+    assert "torch 2.13.0" in html
