@@ -41,7 +41,8 @@ from questions.selectors import (
     exercise_weak_checks_warning,
 )
 from questions.services import data_blob_store, exercise_key_ensure, exercise_key_revalidate
-from workers.environments import DEFAULT_ENVIRONMENT
+from workers.environments import DEFAULT_ENVIRONMENT, ENVIRONMENTS, environment_get
+from workers.queues import grading_queue
 
 
 class CodeFieldsMixin:
@@ -308,6 +309,23 @@ def _live_notice(*, exercise: Exercise, key: ExerciseKey) -> SafeString | str:
     return format_html("<p>{}</p>", PUBLISHED_ONCE_VALID)
 
 
+def _waiting_notice(*, key: ExerciseKey) -> SafeString | str:
+    """A key still pending waits for a worker of its environment: say which, since on a
+    machine without that environment it waits until an operator installs it."""
+    if key.status != KeyStatus.PENDING:
+        return ""
+    environment = environment_get(key.environment) if key.environment in ENVIRONMENTS else None
+    title = environment.title if environment else key.environment
+    return format_html(
+        "<p>Waiting for a worker of the {} environment (queue <code>{}</code>). If none comes, no worker "
+        "consumes that queue: on the worker machine, <code>make env ENV={}</code> installs the environment "
+        "and a restarted worker takes its queue (see the README).</p>",
+        title,
+        grading_queue(key.environment),
+        key.environment,
+    )
+
+
 def _strength_report(*, key: ExerciseKey) -> SafeString | str:
     """What the starter code and generated non-solutions score under this key, and which
     checks each passes; in red when a constant (or the starter code) scores anything."""
@@ -396,11 +414,12 @@ class ExerciseAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
             ),
         )
         return format_html(
-            "{}<p><strong>{}</strong>{}</p><table><tr><th>check</th><th></th><th>points</th><th>message</th></tr>{}</table>"
-            "{}",
+            "{}<p><strong>{}</strong>{}</p>{}<table><tr><th>check</th><th></th><th>points</th><th>message</th></tr>{}"
+            "</table>{}",
             _live_notice(exercise=exercise, key=key),
             key.get_status_display(),
             f" — {key.summary}" if key.summary else "",
+            _waiting_notice(key=key),
             rows,
             _strength_report(key=key),
         )

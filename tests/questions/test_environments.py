@@ -15,6 +15,7 @@ from questions.exercise_files import EXERCISE_FILE, PROMPT_FILE, REFERENCE_FILE,
 from questions.exercises import exercise_to_spec, grading_spec
 from questions.files import QuestionFileError
 from questions.models import Exercise
+from questions.services import exercise_key_ensure, exercise_upsert
 from tests.exercises import SQUARE, make_exercise
 from workers.environments import ENVIRONMENTS, environment_packages
 
@@ -125,3 +126,12 @@ def test_a_job_for_an_environment_this_worker_lacks_goes_to_its_queue(student, m
     assert "cannot grade it: the torch environment is not installed on this machine" in job.error
     assert "sent to grading.torch" in job.error
     assert sent == [("grader.grade_submission", [job.pk], "grading.torch")]
+
+
+@pytest.mark.django_db
+def test_the_admin_says_what_a_pending_key_waits_for(staff: Client):
+    exercise, _ = exercise_upsert(spec=dataclasses.replace(SQUARE, slug="square-torch", environment="torch"))
+    exercise_key_ensure(exercise=exercise)  # pending: no worker has run it
+    html = staff.get(f"/admin/questions/exercise/{exercise.pk}/change/").content.decode()
+    assert "Waiting for a worker of the PyTorch (CPU) environment (queue <code>grading.torch</code>)" in html
+    assert "<code>make env ENV=torch</code>" in html
