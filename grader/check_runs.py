@@ -13,10 +13,7 @@ runs an hour old.
 from __future__ import annotations
 
 import logging
-import os
 import secrets
-import socket
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -28,14 +25,14 @@ from django.utils import timezone
 
 from accounts.roles import user_pk
 from grader.checks import VARIANT_CYCLE, Verdict, judge, limits_for, run_checks
-from grader.grading import code_accept, key_runner, storable
+from grader.grading import SandboxRunner, code_accept, key_runner, storable, worker_name
 from grader.models import CheckRun, CheckRunStatus
 from grader.notebooks import notebook_layout, notebook_verdict
 from questions.exercises import CheckSpec, grading_spec_checks
 from questions.models import Exercise, ExerciseKey
 from workers.dispatch import enqueue_on_commit
 from workers.queues import grading_queue
-from workers.sandbox.protocol import Limits, SandboxJob, SandboxRun, SandboxUnavailable
+from workers.sandbox.protocol import Limits, SandboxUnavailable
 
 if TYPE_CHECKING:
     pass
@@ -51,13 +48,6 @@ CHECK_RUN_MAX_AGE = timedelta(hours=1)
 CHECK_RUN_QUEUED_LIMIT = timedelta(minutes=10)
 CHECK_RUN_LEASE = timedelta(minutes=10)
 GRADER_FAILED = "The grader could not run your code just now; this says nothing about it. Please check again."
-
-SandboxRunner = Callable[[SandboxJob], SandboxRun]
-
-
-def _worker_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
-
 
 # --- Asking -----------------------------------------------------------------------------
 
@@ -123,8 +113,8 @@ def check_run_claim(*, check_run_id: int, now: datetime, resume: bool = False) -
     also a run this process claimed before a database outage cut it short."""
     claimable = Q(status=CheckRunStatus.QUEUED)
     if resume:
-        claimable |= Q(status=CheckRunStatus.RUNNING, worker=_worker_name())
-    claim = {"status": CheckRunStatus.RUNNING, "started_at": now, "worker": _worker_name()}
+        claimable |= Q(status=CheckRunStatus.RUNNING, worker=worker_name())
+    claim = {"status": CheckRunStatus.RUNNING, "started_at": now, "worker": worker_name()}
     if CheckRun.objects.filter(claimable, pk=check_run_id).update(**claim) != 1:
         return None
     return CheckRun.objects.select_related("key").get(pk=check_run_id)

@@ -101,7 +101,7 @@ def _reroute(*, job_id: int, now: datetime, arrived_on: str | None) -> bool:
     if problem is None:
         return False
     queue = grading_queue(environment)
-    note = f"{_worker_name()} (from queue {arrived_on or '?'}) cannot grade it: {problem}; sent to {queue}"
+    note = f"{worker_name()} (from queue {arrived_on or '?'}) cannot grade it: {problem}; sent to {queue}"
     if GradingJob.objects.filter(pk=job_id, state=JobState.QUEUED).update(error=note[:2000], enqueued_at=now) != 1:
         return False
     logger.warning("grading job %s: %s", job_id, note)
@@ -109,7 +109,7 @@ def _reroute(*, job_id: int, now: datetime, arrived_on: str | None) -> bool:
     return True
 
 
-def _worker_name() -> str:
+def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -281,7 +281,7 @@ def grading_job_claim(*, job_id: int, now: datetime, resume: bool = False) -> Gr
         "state": JobState.RUNNING,
         "started_at": now,
         "lease_expires_at": _lease(now=now),
-        "worker": _worker_name(),
+        "worker": worker_name(),
     }
     claimable = Q(state=JobState.QUEUED, available_at__lte=now)
     if resume:

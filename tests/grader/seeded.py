@@ -4,13 +4,14 @@ them through the real sandbox: each answer key built once, as validation builds 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from grader.checks import Verdict, expected_from_reference, judge, judge_every_variant, limits_for, run_checks
 from grader.data_files import data_set_prepare
+from grader.grading import sandbox_runner
 from questions.exercise_files import parse_exercise_folder
 from questions.exercises import CheckSpec, ExerciseSpec, grading_spec, grading_spec_checks
 from workers.sandbox import sandbox_run
@@ -26,7 +27,7 @@ def runner(job: SandboxJob) -> SandboxRun:
 
 
 def runner_for(environment: str, data: SandboxData | None = None) -> Callable[[SandboxJob], SandboxRun]:
-    return lambda job: sandbox_run(job=replace(job, data=data) if data else job, environment=environment)
+    return sandbox_runner(environment=environment, data=data)
 
 
 @dataclass(frozen=True)

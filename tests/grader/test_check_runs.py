@@ -13,13 +13,12 @@ from grader.check_runs import (
     CHECK_RUN_MAX_AGE,
     CHECK_RUN_QUEUED_LIMIT,
     GRADER_FAILED,
-    _worker_name,
     check_run_create,
     check_run_execute,
     check_run_plan,
     check_runs_sweep,
 )
-from grader.grading import grading_jobs_sweep
+from grader.grading import grading_jobs_sweep, worker_name
 from grader.models import CheckRun, CheckRunStatus, GradingJob, GradingResult, Submission
 from lti.models import Passback
 from questions.models import Exercise, ExerciseKey
@@ -97,7 +96,7 @@ def test_a_run_cut_short_by_an_outage_is_resumed_by_its_worker_only(student, exe
     run = check_run_create(user=student, exercise=exercise, code=SQUARE_REFERENCE)
     CheckRun.objects.filter(pk=run.pk).update(status=CheckRunStatus.RUNNING, started_at=timezone.now(), worker="other")
     assert check_run_execute(check_run_id=run.pk, runner=RecordingSandbox(), resume=True) is None
-    CheckRun.objects.filter(pk=run.pk).update(worker=_worker_name())
+    CheckRun.objects.filter(pk=run.pk).update(worker=worker_name())
     assert check_run_execute(check_run_id=run.pk, runner=RecordingSandbox(), resume=True) == CheckRunStatus.DONE
 
 

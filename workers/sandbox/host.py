@@ -91,6 +91,7 @@ class Zygote:
         self.environment = environment
         self.owner_pid = os.getpid()
         self.memory: MemoryMonitor | None = None
+        self.address_space = 0  # the zygote's, read once it is ready (it does not grow after)
         self.jobs = 0
         self.broken = False
         self.info: dict[str, Any] = {}
@@ -136,6 +137,7 @@ class Zygote:
             self.info = json.loads(reply[1:])
             self.memory = MemoryMonitor.find(launcher=self.proc.pid, zygote=int(self.info.get("pid", 0)))
             threads = self.memory.threads() if self.memory else 1
+            self.address_space = self.memory.zygote_address_space() if self.memory else 0
             if threads != 1:
                 # A fork copies only the forking thread: a pool thread holding a lock at
                 # that moment would deadlock the child that next takes the lock.
@@ -303,7 +305,7 @@ class Zygote:
         the host measures (MemoryMonitor). Without that measure, the old limit."""
         if self.memory is None:
             return limits.memory_bytes
-        return self.memory.zygote_address_space() + ADDRESS_SPACE_FACTOR * limits.memory_bytes
+        return self.address_space + ADDRESS_SPACE_FACTOR * limits.memory_bytes
 
 
 class JobRun:
